@@ -1,0 +1,61 @@
+"""PyTorch eager on the CPU: the reference the ONNX paths are checked against.
+
+The network is rebuilt from the very ONNX file the other engines run, so a
+style ships as one file: the exporter keeps PyTorch's parameter names on the
+initializers (FP16-stored weights carry a ``__fp16`` suffix). The exporter
+merges bit-identical initializers, which only happens in untrained networks
+(all-ones norm weights); such a file is refused with a clear message.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .base import Engine, EngineOptions, EngineUnavailable
+
+
+def state_dict_from_onnx(path: str | Path) -> dict:
+    import onnx
+    import torch
+    from onnx import numpy_helper
+
+    model = onnx.load(str(path))
+    state = {}
+    for init in model.graph.initializer:
+        name = init.name.removesuffix("__fp16")
+        if name.startswith(("trunk.", "head.")):
+            state[name] = torch.from_numpy(numpy_helper.to_array(init).astype(np.float32))
+    return state
+
+
+class TorchEngine(Engine):
+    name = "torch"
+
+    def __init__(self, model_path: str | Path, options: EngineOptions = EngineOptions()):
+        super().__init__(model_path, options)
+        try:
+            import torch
+
+            from ..models.johnson import TransformerNet, config_of
+        except ImportError as e:
+            raise EngineUnavailable("the torch engine needs PyTorch: pip install 'rtstyle[train]'") from e
+        if options.threads:
+            torch.set_num_threads(options.threads)
+        state = state_dict_from_onnx(model_path)
+        if not state:
+            raise ValueError(f"{model_path}: no Johnson-network weights in this ONNX file")
+        self.net = TransformerNet(**config_of(state)).eval()
+        missing = set(self.net.state_dict()) - set(state)
+        if missing:
+            raise ValueError(f"{model_path}: {len(missing)} weights missing (e.g. {min(missing)}); "
+                             "not a complete rtstyle Johnson network")
+        self.net.load_state_dict(state)
+        self._torch = torch
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        with self._torch.inference_mode():
+            return self.net(self._torch.from_numpy(batch)).numpy()
+
+    def describe(self) -> str:
+        return f"torch-eager-cpu ({self._torch.get_num_threads()} threads)"

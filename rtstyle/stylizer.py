@@ -1,0 +1,80 @@
+"""Stylizer: one model, one engine, one stream of frames.
+
+This is the inference stage of every pipeline and the public Python API:
+
+    from rtstyle import Stylizer
+    out = Stylizer(style="starry").stylize(frame)   # HxWx3 uint8 RGB in and out
+
+It is a per-stream object on purpose: state that depends on previous frames
+(temporal caches) belongs here, so one Stylizer serves one video or camera.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .engines import EngineOptions, create_engine
+from .frames import as_rgb8, from_batch, to_batch
+from .registry import StyleModel, resolve_model
+
+# Below this the network's reflection pads exceed the 1/4-resolution feature map.
+MIN_SIDE = 16
+
+
+@dataclass(frozen=True)
+class StylizerConfig:
+    style: str | None = None
+    model: str | Path | None = None
+    engine: str = "auto"
+    threads: int = 0
+    max_size: int | None = None  # stylize with the long side at most this, then scale back
+
+
+class Stylizer:
+    def __init__(self, style: str | None = None, *, model: str | Path | None = None, engine: str = "auto",
+                 threads: int = 0, max_size: int | None = None):
+        if style is None and model is None:
+            style = "starry"
+        self.config = StylizerConfig(style, model, engine, threads, max_size)
+        if max_size is not None and max_size < MIN_SIDE:
+            raise ValueError(f"--max-size must be at least {MIN_SIDE}")
+        self.style: StyleModel = resolve_model(style, model)
+        self.engine = create_engine(engine, self.style.path, EngineOptions(threads=threads))
+
+    def stylize(self, frame: np.ndarray) -> np.ndarray:
+        """Any RGB/RGBA/gray uint8/uint16/float image -> HxWx3 uint8 RGB of the same size."""
+        rgb, _ = as_rgb8(frame)
+        return self.stylize_timed(rgb)[0]
+
+    def stylize_timed(self, frame: np.ndarray) -> tuple[np.ndarray, dict[str, float]]:
+        """HxWx3 uint8 RGB -> (stylized frame, seconds spent per stage)."""
+        t0 = time.perf_counter()
+        h, w = frame.shape[:2]
+        small, (sh, sw) = self._fit(frame)
+        batch = to_batch(small)
+        t1 = time.perf_counter()
+        out = self.engine.run(batch)
+        t2 = time.perf_counter()
+        out = from_batch(out)[:sh, :sw]
+        if (sh, sw) != (h, w):
+            out = cv2.resize(out, (w, h), interpolation=cv2.INTER_LINEAR)
+        t3 = time.perf_counter()
+        return out, {"preprocess": t1 - t0, "inference": t2 - t1, "postprocess": t3 - t2}
+
+    def _fit(self, frame: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
+        """Downscale to ``max_size`` and edge-pad tiny frames up to MIN_SIDE.
+
+        Returns the network input and the size of its unpadded part."""
+        h, w = frame.shape[:2]
+        limit = self.config.max_size
+        if limit and max(h, w) > limit:
+            s = limit / max(h, w)
+            frame = cv2.resize(frame, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
+            h, w = frame.shape[:2]
+        if h < MIN_SIDE or w < MIN_SIDE:
+            frame = np.pad(frame, ((0, max(0, MIN_SIDE - h)), (0, max(0, MIN_SIDE - w)), (0, 0)), mode="edge")
+        return frame, (h, w)
