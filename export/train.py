@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -52,6 +53,8 @@ class TrainConfig:
     threads: int = 0  # 0: torch's default (all cores)
     seed: int = 0
     checkpoint_every: int = 200
+    snapshot_every: int = 500  # keep the model at these steps too: a late divergence can't erase a good one
+    clip_factor: float = 3.0  # clip gradient norms above this multiple of their running mean
     log_every: int = 10
     extra: dict = field(default_factory=dict)
 
@@ -108,8 +111,19 @@ class CropSampler:
         return torch.cat(out)
 
 
+def drop_rows_after(log_path: Path, step: int) -> None:
+    """A run killed between checkpoints logged steps that the resumed run redoes: drop those rows."""
+    with open(log_path, newline="") as f:
+        rows = list(csv.reader(f))
+    kept = rows[:1] + [r for r in rows[1:] if r and int(r[0]) <= step]
+    if len(kept) != len(rows):
+        with open(log_path, "w", newline="") as f:
+            csv.writer(f).writerows(kept)
+
+
 class Trainer:
-    def __init__(self, cfg: TrainConfig):
+    def __init__(self, cfg: TrainConfig, vgg: VGGFeatures | None = None):
+        """``vgg``: an already loaded loss network to share (it is frozen, so sharing is safe)."""
         self.cfg = cfg
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
@@ -117,7 +131,7 @@ class Trainer:
         self.dir = Path(cfg.out) / cfg.name
         self.dir.mkdir(parents=True, exist_ok=True)
         self.net = TransformerNet(cfg.width, cfg.blocks)
-        self.vgg = VGGFeatures(cfg.vgg)
+        self.vgg = vgg if vgg is not None else VGGFeatures(cfg.vgg)
         self.fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
         self.net.to(memory_format=self.fmt)
         self.vgg.to(memory_format=self.fmt)
@@ -127,6 +141,7 @@ class Trainer:
         with torch.no_grad():
             self.style_grams = {k: gram(v) for k, v in self.vgg(style).items()}
         self.step = 0
+        self.grad_ema = 0.0  # running mean of gradient norms, for clipping
         self.started = time.perf_counter()
         self.elapsed_before = 0.0  # training seconds spent in earlier (resumed) runs
 
@@ -139,6 +154,7 @@ class Trainer:
             "model": self.net.state_dict(),
             "optim": self.opt.state_dict(),
             "step": self.step,
+            "grad_ema": self.grad_ema,
             "rng": self.data.gen.get_state(),
             "torch_rng": torch.get_rng_state(),
             "elapsed": self.elapsed(),
@@ -153,6 +169,7 @@ class Trainer:
         self.net.load_state_dict(state["model"])
         self.opt.load_state_dict(state["optim"])
         self.step = state["step"]
+        self.grad_ema = state["grad_ema"]
         self.data.gen.set_state(state["rng"])
         torch.set_rng_state(state["torch_rng"])
         self.elapsed_before = state["elapsed"]
@@ -181,7 +198,13 @@ class Trainer:
         parts = self.losses(self.data.batch(self.cfg.batch))
         self.opt.zero_grad(set_to_none=True)
         parts["loss"].backward()
-        self.opt.step()
+        # Adaptive clipping: with bf16 and Adam at 1e-3, one outlier batch can throw the network into a
+        # flat-output state it never leaves (seen at step ~1200 of the first starry run).
+        limit = self.grad_ema * self.cfg.clip_factor if self.grad_ema else float("inf")
+        norm = float(torch.nn.utils.clip_grad_norm_(self.net.parameters(), limit))
+        if math.isfinite(norm) and math.isfinite(float(parts["loss"].detach())):
+            self.opt.step()
+            self.grad_ema = norm if not self.grad_ema else 0.98 * self.grad_ema + 0.02 * min(norm, limit)
         self.step += 1
         return {k: float(v.detach()) for k, v in parts.items()}
 
@@ -189,6 +212,8 @@ class Trainer:
         cfg = self.cfg
         log_path = self.dir / "losses.csv"
         new_log = not log_path.exists() or self.step == 0
+        if not new_log:
+            drop_rows_after(log_path, self.step)
         with open(log_path, "w" if new_log else "a", newline="") as f:
             writer = csv.writer(f)
             if new_log:
@@ -206,6 +231,8 @@ class Trainer:
                     window = []
                 if self.step % cfg.checkpoint_every == 0:
                     self.save_checkpoint()
+                if self.step % cfg.snapshot_every == 0:
+                    torch.save(self.net.state_dict(), self.dir / f"model_{self.step:06d}.pth")
         self.save_checkpoint()
         return self.final_losses()
 
@@ -248,9 +275,9 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig, bool]:
     p.add_argument("--vgg", default=None, help="VGG16 features state dict (default: $RTSTYLE_VGG16, else torchvision)")
     p.add_argument("--out", default=d.out, help="runs folder (default: %(default)s)")
     for name in ("steps", "batch", "crop", "style_size", "width", "blocks", "threads", "seed",
-                 "checkpoint_every", "log_every"):
+                 "checkpoint_every", "snapshot_every", "log_every"):
         p.add_argument("--" + name.replace("_", "-"), type=int, default=getattr(d, name))
-    for name in ("content_weight", "style_weight", "tv_weight", "lr"):
+    for name in ("content_weight", "style_weight", "tv_weight", "lr", "clip_factor"):
         p.add_argument("--" + name.replace("_", "-"), type=float, default=getattr(d, name))
     p.add_argument("--bf16", action="store_true", help="bfloat16 autocast (fast on CPUs with AVX-512 BF16/AMX)")
     p.add_argument("--channels-last", action="store_true")

@@ -20,7 +20,10 @@ def state_dict_from_onnx(path: str | Path) -> dict:
     import torch
     from onnx import numpy_helper
 
-    model = onnx.load(str(path))
+    try:
+        model = onnx.load(str(path))
+    except Exception as e:  # protobuf's DecodeError is no ValueError: callers would see a traceback
+        raise ValueError(f"cannot load ONNX model {path}: {str(e).splitlines()[0]}") from e
     state = {}
     for init in model.graph.initializer:
         name = init.name.removesuffix("__fp16")
@@ -35,11 +38,12 @@ class TorchEngine(Engine):
     def __init__(self, model_path: str | Path, options: EngineOptions = EngineOptions()):
         super().__init__(model_path, options)
         try:
+            import onnx  # noqa: F401  (the weights are read from the ONNX file)
             import torch
 
             from ..models.johnson import TransformerNet, config_of
         except ImportError as e:
-            raise EngineUnavailable("the torch engine needs PyTorch: pip install 'rtstyle[train]'") from e
+            raise EngineUnavailable("the torch engine needs PyTorch and onnx: pip install 'rtstyle[train]'") from e
         if options.threads:
             torch.set_num_threads(options.threads)
         state = state_dict_from_onnx(model_path)
