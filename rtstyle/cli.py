@@ -7,7 +7,12 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import json
+import signal
 import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from .engines import ENGINE_CHOICES, EngineUnavailable
@@ -15,6 +20,7 @@ from .engines import ENGINE_CHOICES, EngineUnavailable
 EXIT_ERROR, EXIT_INTERRUPTED = 1, 130
 # What a user can cause (bad paths, bad files, missing packages): reported in one line.
 USER_ERRORS = (OSError, ValueError, EngineUnavailable)
+X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
 
 
 def add_model_args(p: argparse.ArgumentParser) -> None:
@@ -57,6 +63,69 @@ def cmd_image(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_video(a: argparse.Namespace) -> int:
+    from .pipeline import run
+    from .sinks import EncoderConfig, VideoSink, check_output
+    from .sources import VideoSource
+    from .stats import Progress, run_report, summary_line
+
+    def say(msg: str) -> None:
+        print(f"rtstyle: {msg}", file=sys.stderr)
+
+    if a.stats_json and not a.stats_json.parent.is_dir():
+        raise FileNotFoundError(f"--stats-json folder does not exist: {a.stats_json.parent}")
+    with VideoSource(a.input) as source:
+        check_output(a.input, a.output, a.overwrite)
+        stylizer = make_stylizer(a)
+        with VideoSink(a.output, source.info, EncoderConfig(crf=a.crf, preset=a.preset)) as sink:
+            if not a.quiet:
+                for note in sink.notes:
+                    say(note)
+            progress = Progress(source.info.frames, enabled=not a.quiet and sys.stderr.isatty())
+            stop = threading.Event()
+            with _ctrl_c_sets(stop, lambda msg: progress.message(f"rtstyle: {msg}")):
+                result = run(source, stylizer, sink, stop=stop, on_progress=progress.update)
+            progress.close(result.frames)
+    report = run_report(result.frames, result.wall_s, stylizer.engine.name, stylizer.style.name, result.stats)
+    if a.stats_json:
+        a.stats_json.write_text(json.dumps(report, indent=2) + "\n")
+    if not a.quiet:
+        say(summary_line(report))
+    if result.interrupted:
+        total = f" of {source.info.frames}" if source.info.frames else ""
+        say(f"interrupted: wrote {a.output} with the first {result.frames}{total} frames (partial)"
+            if result.frames else "interrupted before any frame was stylized: nothing written")
+        return EXIT_INTERRUPTED
+    if not a.quiet:
+        say(f"wrote {a.output} ({result.frames} frames, {source.info.width}x{source.info.height})")
+    return 0
+
+
+@contextmanager
+def _ctrl_c_sets(stop: threading.Event, say: Callable[[str], None]) -> Iterator[None]:
+    """Ctrl-C asks the pipeline to stop instead of raising mid-write: the output is then
+    flushed and closed so it plays. Further presses are ignored until that is done."""
+    def on_sigint(signum, frame) -> None:
+        if stop.is_set():
+            say("finishing the output file, please wait")
+        else:
+            say("stopping: finishing the output file")
+        stop.set()
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def crf_value(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 51:
+        raise argparse.ArgumentTypeError("must be 0..51")
+    return value
+
+
 def cmd_train(a: argparse.Namespace) -> int:
     if importlib.util.find_spec("torch") is None:
         raise EngineUnavailable("training needs PyTorch: pip install 'rtstyle[train]'")
@@ -81,6 +150,18 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--overwrite", action="store_true", help="replace an existing output")
     add_model_args(s)
     s.set_defaults(func=cmd_image)
+
+    s = sub.add_parser("video", help="stylize a video file (keeps every frame, timing, size and audio)")
+    s.add_argument("input", type=Path)
+    s.add_argument("output", type=Path, help="output video (H.264; the container follows the extension, e.g. .mp4)")
+    s.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    add_model_args(s)
+    s.add_argument("--crf", type=crf_value, default=18, help="x264 quality, 0..51, lower is better (default: 18)")
+    s.add_argument("--preset", default="veryfast", choices=X264_PRESETS,
+                   help="x264 speed/size trade-off (default: veryfast, cheap next to the network)")
+    s.add_argument("--stats-json", type=Path, help="write frames, fps and per-stage latency percentiles here")
+    s.add_argument("-q", "--quiet", action="store_true", help="no progress bar, notes or summary on stderr")
+    s.set_defaults(func=cmd_video)
 
     s = sub.add_parser("train", help="train a per-style network (needs torch); see `rtstyle train -h`",
                        add_help=False)
