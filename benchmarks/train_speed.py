@@ -41,6 +41,7 @@ def main() -> None:
     p.add_argument("--data", default=str(SHARED / "data/content/train"))
     p.add_argument("--style-image", default=str(SHARED / "data/styles/starry.jpg"))
     a = p.parse_args()
+    cores = torch.get_num_threads()  # read before the 1-thread setting changes it
     rows = []
     settings = [
         # crop, batch, bf16, channels_last, threads
@@ -54,7 +55,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as out:
         for crop, batch, bf16, cl, threads in settings:
             cfg = TrainConfig(a.style_image, "bench", a.data, vgg=a.vgg, out=out, crop=crop, batch=batch,
-                              bf16=bf16, channels_last=cl, threads=threads or torch.get_num_threads())
+                              bf16=bf16, channels_last=cl, threads=threads or cores)
             sps = measure(cfg, a.steps)
             row = (crop, batch, "bf16" if bf16 else "fp32", "yes" if cl else "no", cfg.threads, sps,
                    sps * batch * crop * crop / 1e6)
@@ -66,8 +67,8 @@ def main() -> None:
     print(table)
     out_md = ROOT / "benchmarks/results/train_speed.md"
     out_md.parent.mkdir(parents=True, exist_ok=True)
-    out_md.write_text(f"# Training throughput ({torch.__version__}, {torch.get_num_threads()} threads default)\n\n"
-                      + table + "\n")
+    out_md.write_text(f"# Training throughput (torch {torch.__version__}, {cores} cores, "
+                      f"`python benchmarks/train_speed.py --steps {a.steps}`)\n\n" + table + "\n")
 
 
 if __name__ == "__main__":

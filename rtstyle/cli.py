@@ -171,7 +171,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    # `train` hands its whole argument list (its own -h included) to the trainer's parser.
+    args, rest = parser.parse_known_args(argv)
+    if args.command == "train":
+        args.train_args = rest + args.train_args
+    elif rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
     try:
         return args.func(args)
     except KeyboardInterrupt:

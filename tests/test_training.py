@@ -110,3 +110,12 @@ def test_outputs_are_written(straight):
     assert card["training"]["steps"] == STEPS and card["training"]["style_image"] == "starry.jpg"
     assert set(card["final_losses"]) == {"loss", "content", "style", "tv"}
     assert (straight.dir / "checkpoint.pt").is_file()
+
+
+def test_rtstyle_train_hands_its_arguments_to_the_trainer(capsys):
+    from rtstyle.cli import main
+
+    with pytest.raises(SystemExit) as e:
+        main(["train", "-h"])
+    assert e.value.code == 0
+    assert "--style-image" in capsys.readouterr().out
