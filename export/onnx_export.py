@@ -9,6 +9,7 @@ because ONNX Runtime folds the Casts once at session start.
 """
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +26,22 @@ def export_onnx(net: torch.nn.Module, path: str | Path, fp16_weights: bool = Fal
     path.parent.mkdir(parents=True, exist_ok=True)
     net = net.eval().float()
     sample = torch.rand(1, 3, *sample_hw)
+    with warnings.catch_warnings():
+        # The TorchScript exporter's deprecation and tracer notes are expected for this fixed graph.
+        warnings.simplefilter("ignore", category=torch.jit.TracerWarning)
+        warnings.simplefilter("ignore", category=DeprecationWarning)
+        warnings.filterwarnings("ignore", message="Constant folding", category=UserWarning)
+        warnings.filterwarnings("ignore", message="ONNX export mode is set to TrainingMode.EVAL")
+        _export(net, sample, path)
+    model = onnx.load(str(path))
+    if fp16_weights:
+        model = store_weights_fp16(model)
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+    return path
+
+
+def _export(net: torch.nn.Module, sample: torch.Tensor, path: Path) -> None:
     torch.onnx.export(
         net,
         (sample,),
@@ -36,12 +53,6 @@ def export_onnx(net: torch.nn.Module, path: str | Path, fp16_weights: bool = Fal
         do_constant_folding=True,
         dynamo=False,  # the TorchScript exporter handles the odd-size crop with plain dynamic axes
     )
-    model = onnx.load(str(path))
-    if fp16_weights:
-        model = store_weights_fp16(model)
-    onnx.checker.check_model(model)
-    onnx.save(model, str(path))
-    return path
 
 
 def store_weights_fp16(model: onnx.ModelProto, min_elements: int = 16) -> onnx.ModelProto:

@@ -17,14 +17,6 @@ from rtstyle_export.onnx_export import export_onnx
 
 # One thread: on shared, oversubscribed cores more threads only spin-wait (10x slower measured).
 OPTS = EngineOptions(threads=1)
-# The TorchScript exporter's deprecation and tracer chatter is expected for this fixed graph.
-pytestmark = [
-    pytest.mark.filterwarnings("ignore::torch.jit.TracerWarning"),
-    pytest.mark.filterwarnings("ignore::DeprecationWarning:torch.onnx"),
-    pytest.mark.filterwarnings("ignore:.*legacy TorchScript-based ONNX export:DeprecationWarning"),
-    pytest.mark.filterwarnings("ignore:Constant folding:UserWarning"),
-    pytest.mark.filterwarnings("ignore:ONNX export mode is set to TrainingMode.EVAL:UserWarning"),
-]
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:

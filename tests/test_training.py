@@ -14,14 +14,6 @@ from rtstyle_export.train import Trainer, TrainConfig
 from rtstyle_export.vgg import VGGFeatures
 
 STEPS = 20
-# write_outputs runs the TorchScript exporter, whose deprecation and tracer chatter is expected.
-pytestmark = [
-    pytest.mark.filterwarnings("ignore::torch.jit.TracerWarning"),
-    pytest.mark.filterwarnings("ignore::DeprecationWarning:torch.onnx"),
-    pytest.mark.filterwarnings("ignore:.*legacy TorchScript-based ONNX export:DeprecationWarning"),
-    pytest.mark.filterwarnings("ignore:Constant folding:UserWarning"),
-    pytest.mark.filterwarnings("ignore:ONNX export mode is set to TrainingMode.EVAL:UserWarning"),
-]
 
 
 class Killed(Exception):
