@@ -272,9 +272,10 @@ def markdown(results: dict, cfg: BenchConfig) -> str:
     peak = results["matmul_peak_gflops"]
     m = results["machine"]
     load = results["load_average_at_start"]
-    busy = (f" **The CPU was busy (load average {load} on {m['cores']} cores at the start): every number is "
-            "dominated by contention and varies run to run; the peak and the model timings were taken at "
-            "different moments, so % of peak can exceed 100%.**") if load > 0.5 * m["cores"] else ""
+    # The 1-minute load average lags by about a minute, so it flags, it does not prove, contention.
+    busy = (f" **The 1-minute load average was {load} on {m['cores']} cores at the start: if other work was "
+            "running, these numbers are pessimistic and % of peak (peak and model timed at different "
+            "moments) can even exceed 100%.**") if load > 0.5 * m["cores"] else ""
     lines = [
         "# Stylization speed (`python benchmarks/fps.py`)",
         "",
