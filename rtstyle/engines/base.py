@@ -1,13 +1,17 @@
 """The one interface every inference backend implements.
 
-An engine is built from a model file (ONNX, the exchange format rtstyle ships)
-and runs batches: float32 NCHW RGB in [0, 1] in, the same layout, size and
-range out. Engines are stateless with respect to frames; per-stream state
-(temporal caches) lives in the pipeline's stylizer, not here.
+An engine is built from one model graph (ONNX, the exchange format rtstyle
+ships) and runs it. A style network has one input and one output, float32 NCHW
+RGB in [0, 1], the same layout, size and range out: ``run(batch)``. Graphs with
+several named inputs or outputs (a network split in trunk and head, a style
+encoder and its frame path) are run with ``run_feeds``. Engines are stateless
+with respect to frames; per-stream state (temporal caches, an encoded style)
+lives in the stylizer, not here.
 """
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,14 +29,20 @@ class EngineOptions:
 
 class Engine(ABC):
     name: str = ""
+    inputs: tuple[str, ...] = ()  # graph input names, in graph order; set by each backend
+    outputs: tuple[str, ...] = ()  # graph output names, in graph order
 
     def __init__(self, model_path: str | Path, options: EngineOptions = EngineOptions()):
         self.model_path = Path(model_path)
         self.options = options
 
     @abstractmethod
+    def run_feeds(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """{input name: array} -> {output name: array}, every output of the graph."""
+
     def run(self, batch: np.ndarray) -> np.ndarray:
-        """float32 Nx3xHxW in [0, 1] -> float32 Nx3xHxW in [0, 1]."""
+        """One-input, one-output graphs: float32 Nx3xHxW in [0, 1] -> the first output."""
+        return self.run_feeds({self.inputs[0]: batch})[self.outputs[0]]
 
     def describe(self) -> str:
         return self.name

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -28,11 +29,11 @@ class OnnxRuntimeEngine(Engine):
             self.session = ort.InferenceSession(str(model_path), so, providers=["CPUExecutionProvider"])
         except Exception as e:  # ORT raises its own exception types for corrupt/invalid models
             raise ValueError(f"cannot load ONNX model {model_path}: {str(e).splitlines()[0]}") from e
-        self.input = self.session.get_inputs()[0].name
-        self.output = self.session.get_outputs()[0].name
+        self.inputs = tuple(i.name for i in self.session.get_inputs())
+        self.outputs = tuple(o.name for o in self.session.get_outputs())
 
-    def run(self, batch: np.ndarray) -> np.ndarray:
-        return self.session.run([self.output], {self.input: batch})[0]
+    def run_feeds(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return dict(zip(self.outputs, self.session.run(list(self.outputs), dict(feeds))))
 
     def describe(self) -> str:
         return f"onnxruntime-cpu ({self.session.get_session_options().intra_op_num_threads} threads)"

@@ -8,6 +8,7 @@ merges bit-identical initializers, which only happens in untrained networks
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -57,9 +58,12 @@ class TorchEngine(Engine):
         self.net.load_state_dict(state)
         self._torch = torch
 
-    def run(self, batch: np.ndarray) -> np.ndarray:
+    # The rebuilt Johnson network has the exporter's I/O names (export/onnx_export.py).
+    inputs, outputs = ("image",), ("stylized",)
+
+    def run_feeds(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         with self._torch.inference_mode():
-            return self.net(self._torch.from_numpy(batch)).numpy()
+            return {"stylized": self.net(self._torch.from_numpy(feeds["image"])).numpy()}
 
     def describe(self) -> str:
         return f"torch-eager-cpu ({self._torch.get_num_threads()} threads)"
