@@ -163,6 +163,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("-q", "--quiet", action="store_true", help="no progress bar, notes or summary on stderr")
     s.set_defaults(func=cmd_video)
 
+    from .webcam import add_webcam_parser
+
+    add_webcam_parser(sub, add_model_args)
+
     s = sub.add_parser("train", help="train a per-style network (needs torch); see `rtstyle train -h`",
                        add_help=False)
     s.add_argument("train_args", nargs=argparse.REMAINDER)

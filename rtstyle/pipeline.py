@@ -84,6 +84,10 @@ class PipelineConfig:
     queue_size: int = 8  # per queue; a file wants throughput, a camera will want 1-2 for latency
     poll_s: float = 0.1  # how often blocked stages look at the stop/abort flags
     join_timeout_s: float = 30.0  # after this a stuck stage is abandoned (threads are daemons)
+    # Live sources: the source never waits; a frame the inference stage has not taken yet is
+    # replaced by the newer one, so inference always gets the newest. (Live sources count their
+    # drops themselves, from their frame indices.)
+    latest_only: bool = False
 
 
 @dataclass
@@ -122,6 +126,18 @@ class _Run:
                 pass
         return False
 
+    def put_latest(self, q: queue.Queue, item: Any) -> None:
+        """Put without waiting: a queued item nobody took yet is discarded for this newer one."""
+        while True:
+            try:
+                q.put_nowait(item)
+                return
+            except queue.Full:
+                try:
+                    q.get_nowait()
+                except queue.Empty:
+                    pass  # the consumer took it meanwhile: there is room now
+
     def get(self, q: queue.Queue) -> Any:
         while not self.abort.is_set():
             try:
@@ -142,6 +158,9 @@ def _read(run: _Run, source: Iterable, out: queue.Queue) -> None:
             if isinstance(item, Frame):
                 item.born = time.perf_counter()
                 item.timings["decode"] = item.born - t0
+                if run.config.latest_only:
+                    run.put_latest(out, item)
+                    continue
             if not run.put(out, item):
                 return
     except BaseException as e:  # noqa: BLE001 - handed to the main thread
