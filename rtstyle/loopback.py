@@ -36,13 +36,16 @@ from .capture import parse_size
 HOST = "127.0.0.1"  # never reachable from outside the machine
 BOUNDARY = "rtstyleframe"
 
-# Stamp layout: two rows of 1 reference block + 6 bit blocks (white reference on
-# the first row, black on the second): 11 bits of index and an even-parity bit,
-# each block read against references that went through the same stylization.
-# 2**11 frames is 85 s at 24 fps: far more than any latency, so indices unwrap.
+# Stamp layout: 11 bits of index and an even-parity bit in two bands of 6 bits. A band
+# is two rows of blocks: a bit is a column, white over black for 1, black over white
+# for 0, and column 0 is a reference "1". A style maps white and black to arbitrary
+# colours (starry: yellow and teal of equal brightness), so each column is read by
+# comparing its two blocks along the reference's colour axis, never against a fixed
+# threshold. 2**11 frames is 85 s at 24 fps, far more than any latency: indices unwrap.
 STAMP_INDEX_BITS = 11
 STAMP_MODULO = 1 << STAMP_INDEX_BITS
-STAMP_COLS = 1 + (STAMP_INDEX_BITS + 1) // 2
+BAND_BITS = (STAMP_INDEX_BITS + 1) // 2
+STAMP_COLS = 1 + BAND_BITS
 
 
 def stamp_block(width: int) -> int:
@@ -59,30 +62,30 @@ def stamp_index(image: np.ndarray, index: int) -> None:
     """Write ``index`` (mod STAMP_MODULO) into the top-left corner of an HxWx3 uint8 image, in place."""
     b = stamp_block(image.shape[1])
     bits = _code(index % STAMP_MODULO)
-    half = len(bits) // 2
-    for row, ref in ((0, 255), (1, 0)):
-        cells = [ref] + [255 * bit for bit in bits[row * half:(row + 1) * half]]
-        for col, value in enumerate(cells):
-            image[row * b:(row + 1) * b, col * b:(col + 1) * b] = value
+    for band in range(2):
+        top = [1] + bits[band * BAND_BITS:(band + 1) * BAND_BITS]
+        for col, bit in enumerate(top):
+            y = 2 * band * b
+            image[y:y + b, col * b:(col + 1) * b] = 255 * bit
+            image[y + b:y + 2 * b, col * b:(col + 1) * b] = 255 * (1 - bit)
 
 
 def read_stamp(image: np.ndarray, min_contrast: float = 20.0) -> int | None:
     """The index written by ``stamp_index`` (mod STAMP_MODULO), or None when the corner holds no
-    readable code (no contrast between the references, or a parity error).
-
-    A style maps white and black to arbitrary colours of similar brightness (starry: yellow and
-    teal), so each block is classified by which reference colour it is closer to, in RGB."""
+    readable code (no contrast in a reference column, or a parity error)."""
     b = stamp_block(image.shape[1])
-    if image.shape[0] < 2 * b or image.shape[1] < STAMP_COLS * b:
+    if image.shape[0] < 4 * b or image.shape[1] < STAMP_COLS * b:
         return None
     q = b // 4  # the inner half of each block: edges bleed into their neighbours
     means = np.array([[image[r * b + q:(r + 1) * b - q, c * b + q:(c + 1) * b - q].reshape(-1, 3).mean(axis=0)
-                       for c in range(STAMP_COLS)] for r in range(2)])  # 2 x cols x RGB
-    white, black = means[0, 0], means[1, 0]
-    axis = white - black
-    if np.linalg.norm(axis) < min_contrast:
-        return None
-    bits = [int(bit) for bit in ((means[:, 1:] - (white + black) / 2) @ axis > 0).reshape(-1)]
+                       for c in range(STAMP_COLS)] for r in range(4)])  # rows x cols x RGB
+    bits: list[int] = []
+    for band in range(2):
+        diff = means[2 * band] - means[2 * band + 1]  # top minus bottom, per column
+        axis = diff[0]
+        if np.linalg.norm(axis) < min_contrast:
+            return None
+        bits += [int(v > 0) for v in diff[1:] @ axis]
     if sum(bits) % 2:
         return None
     return sum(bit << i for i, bit in enumerate(bits[:STAMP_INDEX_BITS]))
