@@ -25,7 +25,8 @@ from pathlib import Path
 import numpy as np
 
 from .capture import CaptureConfig, LiveFrame, LiveSource, parse_size, parse_source
-from .display import QUIT, RECORD, SCREENSHOT, HudInfo, Window, draw_hud, handle_key, hud_lines
+from .display import (QUIT, RECORD, SCREENSHOT, HudInfo, Window, check_window_possible, draw_hud, handle_key,
+                      hud_lines)
 from .effects import Controls, ControlState, LiveStylizer, side_by_side
 from .pipeline import PipelineConfig, run
 from .recorder import Recorder
@@ -97,14 +98,19 @@ def timestamped(folder: Path, prefix: str, suffix: str) -> Path:
     return path
 
 
+def import_pyvirtualcam():
+    try:
+        import pyvirtualcam
+    except ImportError:
+        raise ValueError("--virtual-cam needs pyvirtualcam: pip install 'rtstyle[virtualcam]'") from None
+    return pyvirtualcam
+
+
 class VirtualCamera:
     """The stylized stream as a system camera (pyvirtualcam: v4l2loopback, OBS, Unity Capture)."""
 
     def __init__(self, width: int, height: int, fps: float):
-        try:
-            import pyvirtualcam
-        except ImportError:
-            raise ValueError("--virtual-cam needs pyvirtualcam: pip install 'rtstyle[virtualcam]'") from None
+        pyvirtualcam = import_pyvirtualcam()
         try:
             self._cam = pyvirtualcam.Camera(width, height, fps, fmt=pyvirtualcam.PixelFormat.RGB)
         except RuntimeError as e:  # no v4l2loopback device / no OBS virtual camera installed
@@ -365,6 +371,10 @@ def cmd_webcam(a: argparse.Namespace) -> int:
     if not a.save_dir.is_dir():
         raise FileNotFoundError(f"--save-dir is not a folder: {a.save_dir}")
     parse_source(a.camera, a.realtime)  # a bad --camera is reported before the model loads
+    if a.virtual_cam:
+        import_pyvirtualcam()
+    if not a.no_window:
+        check_window_possible()
     if a.output:
         check_output(a.camera, a.output, a.overwrite)
 
