@@ -249,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--fps", type=float, help="frame rate (default: the clip's)")
     p.add_argument("--stamp", action="store_true", help="write each frame's index in the top-left corner")
     p.add_argument("--duration", type=float, default=600.0, help="stop after this many seconds (default: 600)")
-    p.add_argument("--log", type=Path, help="with --stamp: write 'index,monotonic_s' per served frame here")
+    p.add_argument("--log", type=Path, help="write 'index,monotonic_s' per served frame here at the end")
     a = p.parse_args(argv)
     try:
         camera = LoopbackCamera(a.clip, a.port, LoopbackConfig(a.size, a.fps, a.stamp, duration_s=a.duration))

@@ -247,7 +247,7 @@ class LiveView:
             self.rolling.add(now, now - frame.born)
             self.shown += 1
             if self.on_delivered:
-                self.on_delivered(self._last, frame)
+                self.on_delivered(frame.image, frame)  # the stylized picture just put on screen
         controls, action = handle_key(key, self.live.state.controls, len(self.live.styles))
         self.live.state.controls = controls
         if action == QUIT or self.window.closed:
