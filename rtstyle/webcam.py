@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import threading
 import time
@@ -22,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from .capture import CaptureConfig, LiveFrame, LiveSource, parse_size, parse_source
@@ -119,8 +121,6 @@ class VirtualCamera:
         self.device = self._cam.device
 
     def send(self, rgb: np.ndarray) -> None:
-        import cv2
-
         if (rgb.shape[1], rgb.shape[0]) != self.size:
             rgb = cv2.resize(rgb, self.size, interpolation=cv2.INTER_AREA)
         self._cam.send(rgb)
@@ -354,6 +354,13 @@ def _style_choices(a: argparse.Namespace) -> list[str | None]:
     return list(builtin_styles()) or [a.style]
 
 
+def quiet_video_libraries() -> None:
+    """A lost stream is reported by us, in one line; FFmpeg's and OpenCV's own warnings about the same
+    event (connection refused, premature end) would only repeat it. An explicit user setting wins."""
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+
+
 def cmd_webcam(a: argparse.Namespace) -> int:
     from .cli import _ctrl_c_sets, make_stylizer
     from .stylizer import Stylizer
@@ -378,6 +385,7 @@ def cmd_webcam(a: argparse.Namespace) -> int:
     if a.output:
         check_output(a.camera, a.output, a.overwrite)
 
+    quiet_video_libraries()
     styles = _style_choices(a)
     first = make_stylizer(a)
     index = styles.index(first.style.name) if first.style.name in styles else 0
