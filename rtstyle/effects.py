@@ -69,19 +69,17 @@ class LiveStylizer:
         self._cache: dict[int, object] = {}
         if first is not None:
             self._cache[state.controls.style_index] = first
+        self.last = first  # the Stylizer of the latest frame: what the viewer sees (for the HUD)
 
     def stylizer(self, index: int):
         if index not in self._cache:
             self._cache[index] = self._make(self.styles[index])
         return self._cache[index]
 
-    @property
-    def current(self):
-        return self.stylizer(self.state.controls.style_index % len(self.styles))
-
     def stylize_timed(self, frame: np.ndarray) -> tuple[np.ndarray, dict[str, float]]:
         c = self.state.controls
-        out, timings = self.stylizer(c.style_index % len(self.styles)).stylize_timed(frame)
+        self.last = self.stylizer(c.style_index % len(self.styles))
+        out, timings = self.last.stylize_timed(frame)
         t0 = time.perf_counter()
         if c.preserve_colour:
             out = preserve_colour(frame, out)

@@ -264,7 +264,7 @@ class LiveView:
     def _hud(self, c: Controls) -> HudInfo:
         p50, p95 = self.rolling.percentiles()
         text, since = self._message
-        stylizer = self.live.current
+        stylizer = self.live.last
         return HudInfo(self.rolling.fps(), p50, p95, stylizer.engine.name, stylizer.style.name,
                        max(0, self.source.frames_read - self.shown), c, self.outputs.recording,
                        text if time.monotonic() - since < MESSAGE_S else "")
@@ -399,7 +399,7 @@ def cmd_webcam(a: argparse.Namespace) -> int:
     stop = threading.Event()
     with _ctrl_c_sets(stop, say):
         result = run_webcam(config, live, stop, say)
-    report = webcam_report(result, first.engine.name, live.current.style.name, a.camera)
+    report = webcam_report(result, first.engine.name, live.last.style.name, a.camera)
     if a.stats_json:
         a.stats_json.write_text(json.dumps(report, indent=2) + "\n")
     say(summary_line(report) + f"; {result.dropped} of {result.captured} captured frames dropped")

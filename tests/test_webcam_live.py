@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import av
+import cv2
 import pytest
 
 from rtstyle.cli import main
@@ -176,10 +177,20 @@ def test_ctrl_c_finalises_the_recording(camera, tmp_path):
     assert len(check_indices(recorded(out)[0], camera)) >= 2
 
 
+def test_virtual_camera_without_a_device_is_one_line(camera, tmp_path, capsys):
+    pytest.importorskip("pyvirtualcam")
+    if any(Path("/dev").glob("video*")):
+        pytest.skip("a video device exists here: a virtual camera may really open")
+    code, err = webcam(["--camera", camera.url, "--no-window", "--virtual-cam", "--duration", "5", *STYLE], capsys)
+    assert code == 1
+    assert err.strip().splitlines()[-1].startswith("rtstyle: error: cannot open a virtual camera")
+
+
 @pytest.mark.skipif(not gui_available() or not (os.environ.get("DISPLAY") or shutil.which("Xvfb")),
                     reason="needs a GUI build of OpenCV (opencv-python) and a display or Xvfb")
 def test_real_window(camera, tmp_path):
-    """A real window (under Xvfb when there is no display): frames are shown and timed on screen."""
+    """A real window (under Xvfb when there is no display): frames are shown and timed on screen;
+    with xdotool, s saves a screenshot and r records."""
     env = dict(os.environ)
     xvfb = None
     if not env.get("DISPLAY"):
@@ -189,12 +200,26 @@ def test_real_window(camera, tmp_path):
         time.sleep(1.0)
     try:
         stats = tmp_path / "w.json"
-        proc = subprocess.run([sys.executable, "-m", "rtstyle.cli", "webcam", "--camera", camera.url,
-                               "--duration", "3", "--stats-json", str(stats), "--save-dir", str(tmp_path), *STYLE],
-                              env=env, capture_output=True, text=True, timeout=60, cwd=ROOT)
-        assert proc.returncode == 0, proc.stderr
+        proc = subprocess.Popen([sys.executable, "-m", "rtstyle.cli", "webcam", "--camera", camera.url,
+                                 "--duration", "8", "--stats-json", str(stats), "--save-dir", str(tmp_path),
+                                 *STYLE], env=env, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+        keys = shutil.which("xdotool")
+        if keys:
+            wid = subprocess.run([keys, "search", "--sync", "--name", "rtstyle"], env=env, capture_output=True,
+                                 text=True, timeout=30).stdout.split()[0]
+            time.sleep(3)  # frames on screen
+            for key, pause in (("s", 0.5), ("r", 1.5), ("r", 0)):
+                subprocess.run([keys, "key", "--window", wid, key], env=env, timeout=10)
+                time.sleep(pause)
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err
         report = json.loads(stats.read_text())
         assert report["frames"] >= 3 and report["stages"]["total"]["p50_ms"] > 0
+        if keys:
+            [shot] = tmp_path.glob("rtstyle-*.png")
+            assert read_stamp(cv2.cvtColor(cv2.imread(str(shot)), cv2.COLOR_BGR2RGB)) is not None
+            [video] = tmp_path.glob("rtstyle-*.mp4")
+            assert len(recorded(video)[0]) >= 1
     finally:
         if xvfb is not None:
             xvfb.terminate()

@@ -213,3 +213,35 @@ def test_threads_are_named_and_end():
     run((Frame(np.zeros((8, 8, 3), np.uint8)) for _ in range(3)), _Instant(), _ListSink(),
         config=PipelineConfig(latest_only=True))
     assert {t.name for t in threading.enumerate()} <= before
+
+
+def test_recording_starts_and_stops_with_r(bunny_frames, tmp_path):
+    """r starts a recording in --save-dir, r again finishes it; --output records from the first frame."""
+    from rtstyle.capture import LiveFrame
+    from rtstyle.webcam import Outputs, WebcamConfig
+
+    messages: list[str] = []
+    from_start = tmp_path / "all.mp4"
+    outputs = Outputs(WebcamConfig(window=False, output=from_start, save_dir=tmp_path), messages.append)
+    toggled = Outputs(WebcamConfig(window=False, save_dir=tmp_path), messages.append)
+    for k, image in enumerate(bunny_frames):
+        image = image.copy()
+        stamp_index(image, k)
+        if k in (1, 4):
+            toggled.toggle_recording()
+        frame = LiveFrame(image, index=k, born=time.perf_counter(), original=image)
+        outputs.write(frame)
+        toggled.write(frame)
+        time.sleep(0.02)
+    outputs.close(keep=True)
+    toggled.close(keep=True)
+    [recording] = toggled.recordings
+    assert recording.parent == tmp_path and recording.name.startswith("rtstyle-") and recording.suffix == ".mp4"
+
+    def stamps(path):
+        with av.open(str(path)) as c:
+            return [read_stamp(f.to_ndarray(format="rgb24")) for f in c.decode(video=0)]
+
+    assert stamps(recording) == [1, 2, 3]
+    assert stamps(from_start) == list(range(len(bunny_frames)))
+    assert any("wrote" in m and recording.name in m for m in messages)
