@@ -57,6 +57,7 @@ def main() -> int:
     camera = LoopbackCamera(a.clip, 0, LoopbackConfig(size=(w, h), duration_s=duration + 60)).start()
     with tempfile.TemporaryDirectory() as tmp:
         stats_path = Path(tmp) / "stats.json"
+        # = `rtstyle webcam ...`, with this interpreter
         cmd = [sys.executable, "-m", "rtstyle.cli", "webcam", "--camera", camera.url, "--size", a.size,
                "--style", a.style, "--no-window", "--output", str(Path(tmp) / "soak.mp4"),
                "--duration", str(duration), "--reconnect-timeout", "30", "--stats-json", str(stats_path)]
@@ -88,12 +89,13 @@ def main() -> int:
         return 1
     warm = [s for s in samples if s["t_s"] >= 60] or samples  # after model load and allocator warm-up
     result = {
-        "command": " ".join(cmd[2:]), "minutes": a.minutes, "size": a.size, "style": a.style,
+        "command": "rtstyle " + " ".join(cmd[4:]), "minutes": a.minutes, "size": a.size, "style": a.style,
         "loadavg_before": load_before, "loadavg_after": load_after,
         "rss_mib_first": samples[0]["rss_mib"], "rss_mib_at_60s": warm[0]["rss_mib"],
         "rss_mib_last": samples[-1]["rss_mib"], "rss_mib_max": max(s["rss_mib"] for s in samples),
         "rss_growth_after_60s_mib": round(samples[-1]["rss_mib"] - warm[0]["rss_mib"], 1),
-        "threads_min": min(s["threads"] for s in samples), "threads_max": max(s["threads"] for s in samples),
+        "threads_min_after_60s": min(s["threads"] for s in warm),
+        "threads_max_after_60s": max(s["threads"] for s in warm),
         "reconnected": "reconnected" in stderr, "webcam_stats": report, "samples": samples,
     }
     a.out.parent.mkdir(parents=True, exist_ok=True)
@@ -105,7 +107,7 @@ def main() -> int:
         f"- RSS: {result['rss_mib_first']} MiB at the first sample, {result['rss_mib_at_60s']} MiB at 60 s, "
         f"{result['rss_mib_last']} MiB at the end (growth after 60 s: {result['rss_growth_after_60s_mib']} MiB), "
         f"max {result['rss_mib_max']} MiB\n"
-        f"- threads: {result['threads_min']}..{result['threads_max']}\n"
+        f"- threads after 60 s: {result['threads_min_after_60s']}..{result['threads_max_after_60s']}\n"
         f"- reconnected after the stream was killed: {result['reconnected']}\n"
         f"- {report['frames']} frames delivered, {report['fps']} fps, {report['dropped']} of {report['captured']} "
         f"captured frames dropped, capture->encode p50/p95 {report['stages']['total']['p50_ms']}/"

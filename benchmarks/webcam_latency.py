@@ -100,7 +100,8 @@ def main() -> int:
     p.add_argument("--no-window", action="store_true", help="headless: read stamps where frames leave the pipeline")
     p.add_argument("--no-stamp", action="store_true",
                    help="serve clean frames (for screenshots); latency then comes from the pipeline clock only")
-    p.add_argument("--screenshot", type=Path, help="save a screenshot of the window (needs Pillow with XCB)")
+    p.add_argument("--screenshot", type=Path,
+                   help="save a screenshot of the window, then one side by side (key v); needs Pillow with XCB")
     p.add_argument("--out", type=Path, default=RESULTS / "webcam_latency")
     a = p.parse_args()
 
@@ -157,7 +158,7 @@ def main() -> int:
     for i, t in sorted(served.items()):
         by_residue.setdefault(i % STAMP_MODULO, []).append((i, t))
     latencies, unreadable, impossible = [], 0, 0
-    for index, t_shown in shown:
+    for index, t_shown in ([] if a.no_stamp else shown):
         if index is None:
             unreadable += 1
             continue
@@ -183,6 +184,8 @@ def main() -> int:
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.with_suffix(".json").write_text(json.dumps(out, indent=2) + "\n")
     s, q = out["stamped_latency_served_to_shown"], out["pipeline_latency_capture_to_shown"]
+    stamps = ("(no stamps served: --no-stamp)" if a.no_stamp else
+              f"{len(latencies)} read, {unreadable} unreadable, {impossible} inconsistent with the server's log")
     md = (f"# rtstyle webcam latency\n\n`python benchmarks/webcam_latency.py "
           f"{' '.join(sys.argv[1:])}` ({out['mode']}, {a.size}, {a.style}, {out['threads']} threads)\n\n"
           f"load average before {load_before}, after {load_after}\n\n"
@@ -191,7 +194,7 @@ def main() -> int:
           f"| pipeline clock: captured -> shown | {q['p50_ms']} | {q['p95_ms']} | {report['frames']} |\n\n"
           f"- {report['fps']} stylized frames shown per second; {report['dropped']} of {report['captured']} "
           f"captured frames dropped (the camera runs at the clip's 24 fps)\n"
-          f"- stamps: {len(latencies)} read, {unreadable} unreadable, {impossible} inconsistent with the server's log\n")
+          f"- stamps: {stamps}\n")
     a.out.with_suffix(".md").write_text(md)
     print(md)
     return 0

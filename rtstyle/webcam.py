@@ -355,10 +355,12 @@ def _style_choices(a: argparse.Namespace) -> list[str | None]:
 
 
 def quiet_video_libraries() -> None:
-    """A lost stream is reported by us, in one line; FFmpeg's and OpenCV's own warnings about the same
-    event (connection refused, premature end) would only repeat it. An explicit user setting wins."""
+    """A lost stream or a missing camera is reported by us, in one line; FFmpeg's and OpenCV's own
+    messages about the same event (connection refused, index out of range) would only repeat it.
+    An explicit user setting wins."""
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
-    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+    if "OPENCV_LOG_LEVEL" not in os.environ:
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
 
 
 def cmd_webcam(a: argparse.Namespace) -> int:
