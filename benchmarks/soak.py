@@ -89,7 +89,7 @@ def main() -> int:
         return 1
     warm = [s for s in samples if s["t_s"] >= 60] or samples  # after model load and allocator warm-up
     result = {
-        "command": "rtstyle " + " ".join(cmd[4:]), "minutes": a.minutes, "size": a.size, "style": a.style,
+        "command": "rtstyle " + " ".join(cmd[3:]), "minutes": a.minutes, "size": a.size, "style": a.style,
         "loadavg_before": load_before, "loadavg_after": load_after,
         "rss_mib_first": samples[0]["rss_mib"], "rss_mib_at_60s": warm[0]["rss_mib"],
         "rss_mib_last": samples[-1]["rss_mib"], "rss_mib_max": max(s["rss_mib"] for s in samples),
