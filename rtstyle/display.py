@@ -109,11 +109,26 @@ def draw_hud(image: np.ndarray, lines: list[str]) -> np.ndarray:
     return out
 
 
+SYSTEM_FONT_DIRS = ("/usr/share/fonts/truetype/dejavu", "/usr/share/fonts/TTF", "/usr/share/fonts/truetype")
+
+
+def _point_qt_at_fonts() -> None:
+    """opencv-python's Qt build is told (by cv2 itself) to load fonts from a folder the wheel does not
+    ship, and Qt then prints a warning pair per font lookup. Point it at the system's fonts instead."""
+    current = os.environ.get("QT_QPA_FONTDIR")
+    if current and not os.path.isdir(current):
+        for folder in SYSTEM_FONT_DIRS:
+            if os.path.isdir(folder):
+                os.environ["QT_QPA_FONTDIR"] = folder
+                return
+
+
 class Window:
     """One OpenCV window showing RGB frames. ``closed`` turns true when the user closes it."""
 
     def __init__(self, title: str = "rtstyle"):
         check_window_possible()
+        _point_qt_at_fonts()
         self.title = title
         cv2.namedWindow(title, cv2.WINDOW_AUTOSIZE | cv2.WINDOW_GUI_NORMAL)  # no Qt toolbar
         self._shown = False

@@ -144,6 +144,9 @@ def test_realtime_file_is_paced_and_drops(bunny, tmp_path, capsys):
 
 @pytest.mark.parametrize("args, message", [
     (["--camera", "7", "--no-window", "--stats-json", "{tmp}/s.json"], "no camera at index 7; cameras found:"),
+    (["--camera", "/dev/video63", "--no-window", "--stats-json", "{tmp}/s.json"],
+     "no camera at /dev/video63; cameras found:"),
+    (["--camera", "0", "--no-window", "--output", "{bunny}"], "output exists"),
     (["--camera", "{tmp}/missing.mp4", "--realtime", "--no-window", "--stats-json", "{tmp}/s.json"],
      "no such camera, URL or file"),
     (["--camera", "{bunny}", "--no-window", "--stats-json", "{tmp}/s.json"], "add --realtime"),
@@ -187,11 +190,13 @@ def test_virtual_camera_without_a_device_is_one_line(camera, tmp_path, capsys):
     assert err.strip().splitlines()[-1].startswith("rtstyle: error: cannot open a virtual camera")
 
 
-@pytest.mark.skipif(not gui_available() or not (os.environ.get("DISPLAY") or shutil.which("Xvfb")),
-                    reason="needs a GUI build of OpenCV (opencv-python) and a display or Xvfb")
-def test_real_window(camera, tmp_path):
-    """A real window (under Xvfb when there is no display): frames are shown and timed on screen;
-    with xdotool, s saves a screenshot and r records."""
+needs_window = pytest.mark.skipif(not gui_available() or not (os.environ.get("DISPLAY") or shutil.which("Xvfb")),
+                                  reason="needs a GUI build of OpenCV (opencv-python) and a display or Xvfb")
+
+
+@pytest.fixture
+def x_env():
+    """An environment with a display: the current one, or a private Xvfb."""
     env = dict(os.environ)
     xvfb = None
     if not env.get("DISPLAY"):
@@ -199,29 +204,60 @@ def test_real_window(camera, tmp_path):
         xvfb = subprocess.Popen(["Xvfb", display, "-screen", "0", "800x600x24"], stderr=subprocess.DEVNULL)
         env["DISPLAY"] = display
         time.sleep(1.0)
+    yield env
+    if xvfb is not None:
+        xvfb.terminate()
+        xvfb.wait()
+
+
+def start_window(camera, tmp_path, env, *extra) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "rtstyle.cli", "webcam", "--camera", camera.url,
+                             "--save-dir", str(tmp_path), *STYLE, *extra],
+                            env=env, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+
+
+@needs_window
+def test_real_window(camera, tmp_path, x_env):
+    """A real window: frames are shown and timed on screen; with xdotool, s saves a screenshot and r records."""
+    stats = tmp_path / "w.json"
+    proc = start_window(camera, tmp_path, x_env, "--duration", "8", "--stats-json", str(stats))
+    keys = shutil.which("xdotool")
+    if keys:
+        wid = subprocess.run([keys, "search", "--sync", "--name", "rtstyle"], env=x_env, capture_output=True,
+                             text=True, timeout=30).stdout.split()[0]
+        time.sleep(3)  # frames on screen
+        for key, pause in (("s", 0.5), ("r", 1.5), ("r", 0)):
+            subprocess.run([keys, "key", "--window", wid, key], env=x_env, timeout=10)
+            time.sleep(pause)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert "QFontDatabase" not in err
+    report = json.loads(stats.read_text())
+    assert report["frames"] >= 3 and report["stages"]["total"]["p50_ms"] > 0
+    if keys:
+        [shot] = tmp_path.glob("rtstyle-*.png")
+        assert read_stamp(cv2.cvtColor(cv2.imread(str(shot)), cv2.COLOR_BGR2RGB)) is not None
+        [video] = tmp_path.glob("rtstyle-*.mp4")
+        assert len(recorded(video)[0]) >= 1
+
+
+@needs_window
+@pytest.mark.skipif(not (shutil.which("openbox") and shutil.which("wmctrl")),
+                    reason="closing a window the way a user does needs a window manager (openbox) and wmctrl")
+def test_closing_the_window_ends_the_run(camera, tmp_path, x_env):
+    wm = subprocess.Popen(["openbox"], env=x_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        stats = tmp_path / "w.json"
-        proc = subprocess.Popen([sys.executable, "-m", "rtstyle.cli", "webcam", "--camera", camera.url,
-                                 "--duration", "8", "--stats-json", str(stats), "--save-dir", str(tmp_path),
-                                 *STYLE], env=env, stderr=subprocess.PIPE, text=True, cwd=ROOT)
-        keys = shutil.which("xdotool")
-        if keys:
-            wid = subprocess.run([keys, "search", "--sync", "--name", "rtstyle"], env=env, capture_output=True,
-                                 text=True, timeout=30).stdout.split()[0]
-            time.sleep(3)  # frames on screen
-            for key, pause in (("s", 0.5), ("r", 1.5), ("r", 0)):
-                subprocess.run([keys, "key", "--window", wid, key], env=env, timeout=10)
-                time.sleep(pause)
-        _, err = proc.communicate(timeout=60)
+        out = tmp_path / "closed.mp4"
+        proc = start_window(camera, tmp_path, x_env, "--output", str(out))
+        partial = tmp_path / ".closed.partial.mp4"
+        deadline = time.monotonic() + 60
+        while not partial.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(1.0)
+        subprocess.run(["wmctrl", "-c", "rtstyle"], env=x_env, timeout=10)
+        _, err = proc.communicate(timeout=30)
         assert proc.returncode == 0, err
-        report = json.loads(stats.read_text())
-        assert report["frames"] >= 3 and report["stages"]["total"]["p50_ms"] > 0
-        if keys:
-            [shot] = tmp_path.glob("rtstyle-*.png")
-            assert read_stamp(cv2.cvtColor(cv2.imread(str(shot)), cv2.COLOR_BGR2RGB)) is not None
-            [video] = tmp_path.glob("rtstyle-*.mp4")
-            assert len(recorded(video)[0]) >= 1
+        assert len(check_indices(recorded(out)[0], camera)) >= 1
     finally:
-        if xvfb is not None:
-            xvfb.terminate()
-            xvfb.wait()
+        wm.terminate()
+        wm.wait()
