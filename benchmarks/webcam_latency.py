@@ -184,15 +184,16 @@ def main() -> int:
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.with_suffix(".json").write_text(json.dumps(out, indent=2) + "\n")
     s, q = out["stamped_latency_served_to_shown"], out["pipeline_latency_capture_to_shown"]
+    where = "shown" if window else "handed to the outputs"
     stamps = ("(no stamps served: --no-stamp)" if a.no_stamp else
               f"{len(latencies)} read, {unreadable} unreadable, {impossible} inconsistent with the server's log")
     md = (f"# rtstyle webcam latency\n\n`python benchmarks/webcam_latency.py "
           f"{' '.join(sys.argv[1:])}` ({out['mode']}, {a.size}, {a.style}, {out['threads']} threads)\n\n"
           f"load average before {load_before}, after {load_after}\n\n"
           f"| measure | p50 ms | p95 ms | frames |\n|---|---|---|---|\n"
-          f"| stamp read on screen: served -> shown | {s['p50_ms']} | {s['p95_ms']} | {s['n']} |\n"
-          f"| pipeline clock: captured -> shown | {q['p50_ms']} | {q['p95_ms']} | {report['frames']} |\n\n"
-          f"- {report['fps']} stylized frames shown per second; {report['dropped']} of {report['captured']} "
+          f"| stamp read from the picture: served -> {where} | {s['p50_ms']} | {s['p95_ms']} | {s['n']} |\n"
+          f"| pipeline clock: captured -> {where} | {q['p50_ms']} | {q['p95_ms']} | {report['frames']} |\n\n"
+          f"- {report['fps']} stylized frames {where} per second; {report['dropped']} of {report['captured']} "
           f"captured frames dropped (the camera runs at the clip's 24 fps)\n"
           f"- stamps: {stamps}\n")
     a.out.with_suffix(".md").write_text(md)
