@@ -245,3 +245,18 @@ def test_recording_starts_and_stops_with_r(bunny_frames, tmp_path):
     assert stamps(recording) == [1, 2, 3]
     assert stamps(from_start) == list(range(len(bunny_frames)))
     assert any("wrote" in m and recording.name in m for m in messages)
+
+
+def test_live_source_resizes_and_mirrors(bunny):
+    from rtstyle.capture import CaptureConfig, LiveSource
+
+    cap = cv2.VideoCapture(str(bunny))
+    ok, first = cap.read()
+    cap.release()
+    assert ok
+    expected = cv2.cvtColor(cv2.flip(cv2.resize(first, (160, 90), interpolation=cv2.INTER_AREA), 1),
+                            cv2.COLOR_BGR2RGB)
+    source = LiveSource(CaptureConfig(str(bunny), size=(160, 90), mirror=True, realtime=True))
+    frame = next(iter(source))
+    assert frame.image.shape == (90, 160, 3) and frame.original is frame.image and frame.index == 0
+    assert np.array_equal(frame.image, expected)
