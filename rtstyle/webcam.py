@@ -228,18 +228,22 @@ class LiveView:
         self.shown = 0
         self.screenshots: list[Path] = []
         self._message = ("", 0.0)
+        self._redraw = False
         self._last: np.ndarray | None = None
 
     def message(self, text: str) -> None:
+        """Show ``text`` on the HUD for a few seconds (from any thread)."""
         self._message = (text, time.monotonic())
+        self._redraw = True  # even when no frame comes (a lost camera): the window must say so
 
     def pump(self, _frames: int = 0) -> None:
         frame = self.outputs.take(0.02)
+        c = self.live.state.controls
         if frame is not None:
-            c = self.live.state.controls
-            image = side_by_side(frame.original, frame.image) if c.side_by_side else frame.image
-            self._last = image
-            self.window.show(draw_hud(image, hud_lines(self._hud(c))))
+            self._last = side_by_side(frame.original, frame.image) if c.side_by_side else frame.image
+        if self._last is not None and (frame is not None or self._redraw):
+            self._redraw = False
+            self.window.show(draw_hud(self._last, hud_lines(self._hud(c))))
         key = self.window.key(1)
         if frame is not None:
             now = time.perf_counter()

@@ -260,3 +260,53 @@ def test_live_source_resizes_and_mirrors(bunny):
     frame = next(iter(source))
     assert frame.image.shape == (90, 160, 3) and frame.original is frame.image and frame.index == 0
     assert np.array_equal(frame.image, expected)
+
+
+class _ScreenStub:
+    """Stands in for the OpenCV window: keeps what was put on screen and plays back keys."""
+
+    def __init__(self, keys=()):
+        self.shown: list[np.ndarray] = []
+        self.keys = list(keys)
+        self.closed = False
+
+    def show(self, rgb):
+        self.shown.append(rgb)
+
+    def key(self, wait_ms=1):
+        return self.keys.pop(0) if self.keys else -1
+
+
+def test_window_says_the_stream_is_lost_without_new_frames(bunny_frames, tmp_path):
+    """A lost camera sends no frames: the status line must still reach the screen. Keys act on the view."""
+    from rtstyle.capture import LiveFrame
+    from rtstyle.webcam import LiveView, Outputs, WebcamConfig
+
+    state = ControlState(Controls())
+    live = LiveStylizer(["wave"], lambda name: Stylizer(name, threads=1), state)
+    outputs = Outputs(WebcamConfig(window=True, save_dir=tmp_path), lambda m: None)
+    screen = _ScreenStub(keys=[-1, -1, ord("s"), ord("v"), -1, ord("q")])
+    stop = threading.Event()
+    source = type("Source", (), {"frames_read": 1})()
+    view = LiveView(screen, outputs, live, stop, source, tmp_path)
+    image = bunny_frames[4]
+    stylized, _ = live.stylize_timed(image)
+    outputs.write(LiveFrame(stylized, index=0, born=time.perf_counter(), original=image))
+    view.pump()
+    assert len(screen.shown) == 1 and view.shown == 1 and len(view.latencies) == 1
+    view.pump()
+    assert len(screen.shown) == 1, "nothing new, nothing redrawn"
+    view.message("stream lost, trying to reconnect for up to 10 s")
+    view.pump()  # still no frame; key s
+    assert len(screen.shown) == 2
+    band = slice(60, None)  # the HUD's lines, at the bottom
+    assert not np.array_equal(screen.shown[1][band], screen.shown[0][band]), "the HUD now carries the message"
+    assert np.array_equal(screen.shown[1][:60], screen.shown[0][:60]), "the picture is the last frame"
+    [shot] = view.screenshots
+    assert shot.suffix == ".png" and shot.exists()
+    view.pump()  # key v: side by side from the next frame on
+    outputs.write(LiveFrame(stylized, index=1, born=time.perf_counter(), original=image))
+    view.pump()
+    assert screen.shown[-1].shape == (120, 320, 3)
+    view.pump()  # key q
+    assert stop.is_set()
