@@ -126,17 +126,18 @@ class _Run:
                 pass
         return False
 
-    def put_latest(self, q: queue.Queue, item: Any) -> None:
+    def put_latest(self, q: queue.Queue, item: Any) -> bool:
         """Put without waiting: a queued item nobody took yet is discarded for this newer one."""
-        while True:
+        while not self.abort.is_set():
             try:
                 q.put_nowait(item)
-                return
+                return True
             except queue.Full:
                 try:
                     q.get_nowait()
                 except queue.Empty:
                     pass  # the consumer took it meanwhile: there is room now
+        return False
 
     def get(self, q: queue.Queue) -> Any:
         while not self.abort.is_set():
@@ -158,10 +159,8 @@ def _read(run: _Run, source: Iterable, out: queue.Queue) -> None:
             if isinstance(item, Frame):
                 item.born = time.perf_counter()
                 item.timings["decode"] = item.born - t0
-                if run.config.latest_only:
-                    run.put_latest(out, item)
-                    continue
-            if not run.put(out, item):
+            put = run.put_latest if run.config.latest_only and isinstance(item, Frame) else run.put
+            if not put(out, item):
                 return
     except BaseException as e:  # noqa: BLE001 - handed to the main thread
         run.fail(e)

@@ -310,3 +310,20 @@ def test_window_says_the_stream_is_lost_without_new_frames(bunny_frames, tmp_pat
     assert screen.shown[-1].shape == (120, 320, 3)
     view.pump()  # key q
     assert stop.is_set()
+
+
+def test_latest_only_source_stops_when_a_stage_fails():
+    """A failing sink aborts the run at once; the live source must not keep reading until the join timeout."""
+    class Broken(_ListSink):
+        def write(self, item):
+            raise OSError("disk gone")
+
+    def endless():
+        while True:
+            yield Frame(np.zeros((8, 8, 3), np.uint8))
+            time.sleep(0.002)
+
+    start = time.perf_counter()
+    with pytest.raises(OSError, match="disk gone"):
+        run(endless(), _Instant(), Broken(), config=PipelineConfig(queue_size=1, poll_s=0.01, latest_only=True))
+    assert time.perf_counter() - start < 5
