@@ -36,7 +36,10 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
 def make_stylizer(a: argparse.Namespace):
     from .stylizer import Stylizer
 
-    return Stylizer(a.style, model=a.model, engine=a.engine, threads=a.threads, max_size=a.max_size)
+    stylizer = Stylizer(a.style, model=a.model, engine=a.engine, threads=a.threads, max_size=a.max_size)
+    if a.engine == "auto":  # say what auto picked: on a GPU machine it is not obvious
+        print(f"rtstyle: engine auto -> {stylizer.engine.describe()}", file=sys.stderr)
+    return stylizer
 
 
 def cmd_styles(a: argparse.Namespace) -> int:
@@ -167,6 +170,10 @@ def build_parser() -> argparse.ArgumentParser:
                        add_help=False)
     s.add_argument("train_args", nargs=argparse.REMAINDER)
     s.set_defaults(func=cmd_train)
+
+    from .export_cmd import add_parser as add_export_parser
+
+    add_export_parser(sub)
     return p
 
 
