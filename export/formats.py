@@ -75,10 +75,12 @@ def make_onnx_int8(job: ExportJob, out: Path) -> Path:
 
 
 def make_tensorrt(job: ExportJob, out: Path) -> Path:
-    # The engine's name carries its cache key (GPU, TensorRT version, profile); `out` gives the folder.
+    # By default the engine's name carries its cache key (GPU, TensorRT version, profile), so
+    # engines for several GPUs/profiles live side by side; an explicit --output is used as given.
+    explicit = None if out == job.out_dir / f"{job.name}{FORMATS['tensorrt'].suffix}" else out
     with tempfile.TemporaryDirectory() as tmp:
         fp32 = export_onnx(job.net, Path(tmp) / f"{job.name}.onnx")
-        return build_engine(fp32, job.profile, "fp16", out.parent)
+        return build_engine(fp32, job.profile, "fp16", job.out_dir, output=explicit)
 
 
 def make_torch_tensorrt(job: ExportJob, out: Path) -> Path:

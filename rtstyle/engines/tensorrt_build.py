@@ -97,16 +97,18 @@ def cuda_device() -> DeviceInfo:
 
 
 def build_engine(onnx_path: Path, profile: Profile, precision: str = "fp16", folder: Path | None = None,
-                 device: DeviceInfo | None = None) -> Path:
-    """Return the cached engine for this model/GPU/profile, building it if needed."""
+                 device: DeviceInfo | None = None, output: Path | None = None) -> Path:
+    """Return the cached engine for this model/GPU/profile, building it if needed.
+
+    ``output`` names the file explicitly (always built); the timing cache stays in ``folder``."""
     import tensorrt as trt
 
     folder = folder or engine_dir()
     folder.mkdir(parents=True, exist_ok=True)
     device = device or cuda_device()
     key = cache_key(file_sha256(onnx_path), trt.__version__, device, precision, profile)
-    out = engine_path(onnx_path, key, precision, folder)
-    if out.is_file():
+    out = output or engine_path(onnx_path, key, precision, folder)
+    if output is None and out.is_file():
         return out
     logger = trt.Logger(trt.Logger.WARNING)
     builder = trt.Builder(logger)
