@@ -32,7 +32,8 @@ class Int8Config:
     calibrate_method: str = "Percentile"  # MinMax | Entropy | Percentile
     percentile: float = 99.999
     ops: tuple[str, ...] = ("Conv",)  # op types to quantize; the rest stays float
-    keep_float: tuple[str, ...] = ("first", "last")  # Conv positions left in float: first, last
+    # Convs left in float: "first", "last", or node names (benchmarks/int8.py --sensitivity finds them).
+    keep_float: tuple[str, ...] = ("first", "last")
     calib_frames: int = 64
     calib_size: tuple[int, int] = (320, 240)  # W x H of calibration frames
     extra: dict = field(default_factory=dict)
@@ -61,14 +62,17 @@ def calibration_batches(photos: Sequence[Path], size: tuple[int, int]) -> Iterat
 
 def float_conv_names(model: onnx.ModelProto, keep: Sequence[str]) -> list[str]:
     convs = [n.name for n in model.graph.node if n.op_type == "Conv"]
-    positions = {"first": convs[:1], "last": convs[-1:]}
+    positions = {"first": convs[:1], "last": convs[-1:], **{c: [c] for c in convs}}
     unknown = set(keep) - set(positions)
     if unknown:
-        raise ValueError(f"keep_float takes 'first' and/or 'last', not {sorted(unknown)}")
+        raise ValueError(f"keep_float takes 'first', 'last' or Conv node names, not {sorted(unknown)}")
     return [name for k in keep for name in positions[k]]
 
 
-def quantize_int8(fp32_path: Path, out_path: Path, calib_folder: Path, config: Int8Config = Int8Config()) -> Path:
+def quantize_int8(fp32_path: Path, out_path: Path, calib_folder: Path, config: Int8Config = Int8Config(),
+                  calib_cache: Path | None = None) -> Path:
+    """``calib_cache``: a JSON file of tensor ranges, written on the first call and reused after
+    (same network and calibration settings only): sweeps then skip the slow calibration."""
     from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
                                           quantize_static)
     from onnxruntime.quantization.shape_inference import quant_pre_process
@@ -100,6 +104,7 @@ def quantize_int8(fp32_path: Path, out_path: Path, calib_folder: Path, config: I
             nodes_to_exclude=float_conv_names(model, config.keep_float),
             calibrate_method=getattr(CalibrationMethod, config.calibrate_method),
             extra_options=extra,
+            calibration_cache_path=calib_cache,
         )
     onnx.checker.check_model(str(out_path))
     return out_path

@@ -160,6 +160,6 @@ def test_bad_checkpoint_file_is_one_line(tmp_path, capsys):
 
 
 def test_int8_calibration_config_is_validated():
-    with pytest.raises(ValueError, match="keep_float takes"):
+    with pytest.raises(ValueError, match="keep_float takes .first., .last. or Conv node names"):
         from rtstyle_export.quantize import float_conv_names
         float_conv_names(onnx.ModelProto(), dataclasses.replace(QUICK_INT8, keep_float=("middle",)).keep_float)
