@@ -88,11 +88,11 @@ def test_int8_is_static_qdq_per_channel_and_close_to_fp32(exported, photos):
     ops = [n.op_type for n in model.graph.node]
     assert ops.count("QuantizeLinear") > 10 and ops.count("DequantizeLinear") > 10
     convs = [n for n in model.graph.node if n.op_type == "Conv"]
-    # first and last Conv stay float: their weights are plain initializers, not DequantizeLinear outputs
+    # first, penultimate and last Conv stay float: their weights are plain initializers, not DequantizeLinear outputs
     produced_by_dq = {o for n in model.graph.node if n.op_type == "DequantizeLinear" for o in n.output}
     inits = {i.name: i for i in model.graph.initializer}
-    assert convs[0].input[1] in inits and convs[-1].input[1] in inits
-    assert all(c.input[1] in produced_by_dq for c in convs[1:-1])
+    assert all(convs[i].input[1] in inits for i in (0, -2, -1))
+    assert all(c.input[1] in produced_by_dq for c in convs[1:-2])
     scales = [inits[n.input[1]] for n in model.graph.node if n.op_type == "DequantizeLinear"
               and n.input[0] in inits and inits[n.input[0]].data_type == onnx.TensorProto.INT8]
     assert scales and all(len(s.dims) == 1 and s.dims[0] > 1 for s in scales)  # one scale per output channel
@@ -160,6 +160,6 @@ def test_bad_checkpoint_file_is_one_line(tmp_path, capsys):
 
 
 def test_int8_calibration_config_is_validated():
-    with pytest.raises(ValueError, match="keep_float takes .first., .last. or Conv node names"):
+    with pytest.raises(ValueError, match="keep_float takes .first., .penultimate., .last. or Conv node names"):
         from rtstyle_export.quantize import float_conv_names
         float_conv_names(onnx.ModelProto(), dataclasses.replace(QUICK_INT8, keep_float=("middle",)).keep_float)
