@@ -37,7 +37,7 @@ def make_stylizer(a: argparse.Namespace):
     from .stylizer import Stylizer
 
     stylizer = Stylizer(a.style, model=a.model, engine=a.engine, threads=a.threads, max_size=a.max_size)
-    if a.engine == "auto":  # say what auto picked: on a GPU machine it is not obvious
+    if a.engine == "auto" and not getattr(a, "quiet", False):  # say what auto picked: on a GPU machine it is not obvious
         print(f"rtstyle: engine auto -> {stylizer.engine.describe()}", file=sys.stderr)
     return stylizer
 
