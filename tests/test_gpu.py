@@ -191,3 +191,47 @@ def test_tensorrt_ep_options_fp16_caches_in_engines_and_profile(monkeypatch, tmp
     assert opts["trt_profile_max_shapes"] == "image:1x3x1920x1920"
     # graphs without rtstyle's `image` input (several inputs) get no fixed profile
     assert not any(k.startswith("trt_profile") for k in tensorrt_ep_options(None))
+
+
+# --- the engine cache lookup (a stand-in tensorrt module: only the build itself needs the real one) ---
+
+class BuildAttempted(Exception):
+    pass
+
+
+def fake_tensorrt(monkeypatch, version: str = "10.7.0") -> None:
+    import types
+
+    trt = types.ModuleType("tensorrt")
+    trt.__version__ = version
+
+    class Logger:
+        WARNING = 2
+
+        def __init__(self, level):
+            pass
+
+    def builder(logger):
+        raise BuildAttempted
+
+    trt.Logger, trt.Builder = Logger, builder
+    monkeypatch.setitem(sys.modules, "tensorrt", trt)
+
+
+def test_build_engine_reuses_the_cached_engine_and_rebuilds_when_the_key_changes(monkeypatch, tmp_path):
+    from rtstyle.engines.cache import file_sha256
+    from rtstyle.engines.tensorrt_build import build_engine
+
+    fake_tensorrt(monkeypatch)
+    model = builtin_styles()["starry"].path
+    profile = profile_from_sizes()
+    cached = engine_path(model, cache_key(file_sha256(model), "10.7.0", GPU, "fp16", profile), "fp16", tmp_path)
+    cached.write_bytes(b"serialized engine")
+    assert build_engine(model, profile, "fp16", tmp_path, GPU) == cached  # hit: no builder touched
+    with pytest.raises(BuildAttempted):  # another profile is another engine
+        build_engine(model, profile_from_sizes(max_size="1280x720"), "fp16", tmp_path, GPU)
+    with pytest.raises(BuildAttempted):  # another GPU too
+        build_engine(model, profile, "fp16", tmp_path, DeviceInfo("NVIDIA A100", (8, 0)))
+    fake_tensorrt(monkeypatch, "10.8.0")
+    with pytest.raises(BuildAttempted):  # and another TensorRT version
+        build_engine(model, profile, "fp16", tmp_path, GPU)
