@@ -163,3 +163,9 @@ def test_int8_calibration_config_is_validated():
     with pytest.raises(ValueError, match="keep_float takes .first., .penultimate., .last. or Conv node names"):
         from rtstyle_export.quantize import float_conv_names
         float_conv_names(onnx.ModelProto(), dataclasses.replace(QUICK_INT8, keep_float=("middle",)).keep_float)
+
+
+def test_cli_format_choices_are_the_factory_table():
+    from rtstyle.export_cmd import FORMAT_CHOICES
+
+    assert FORMAT_CHOICES == tuple(FORMATS)
