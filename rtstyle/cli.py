@@ -36,10 +36,7 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
 def make_stylizer(a: argparse.Namespace):
     from .stylizer import Stylizer
 
-    stylizer = Stylizer(a.style, model=a.model, engine=a.engine, threads=a.threads, max_size=a.max_size)
-    if a.engine == "auto" and not getattr(a, "quiet", False):  # say what auto picked: on a GPU machine it is not obvious
-        print(f"rtstyle: engine auto -> {stylizer.engine.describe()}", file=sys.stderr)
-    return stylizer
+    return Stylizer(a.style, model=a.model, engine=a.engine, threads=a.threads, max_size=a.max_size)
 
 
 def cmd_styles(a: argparse.Namespace) -> int:
@@ -60,9 +57,11 @@ def cmd_image(a: argparse.Namespace) -> int:
 
     rgb, alpha = as_rgb8(read_image(a.input))
     check_output(a.input, a.output, a.overwrite)
-    out = make_stylizer(a).stylize(rgb)
+    stylizer = make_stylizer(a)
+    out = stylizer.stylize(rgb)
     write_image(a.output, out, alpha)
-    print(f"wrote {a.output} ({out.shape[1]}x{out.shape[0]})", file=sys.stderr)
+    # The engine is named so that what --engine auto picked is visible (`video` says it in its summary).
+    print(f"wrote {a.output} ({out.shape[1]}x{out.shape[0]}, {stylizer.engine.describe()})", file=sys.stderr)
     return 0
 
 

@@ -176,7 +176,7 @@ def test_cli_auto_says_which_engine_it_picked(tmp_path, eval_photos, capsys):
 
     cv2.imwrite(str(small), cv2.resize(cv2.imread(str(eval_photos[1])), (96, 64)))
     assert main(["image", str(small), str(tmp_path / "out.png"), "--threads", "1"]) == 0
-    assert "rtstyle: engine auto -> onnxruntime-cpu (1 threads)" in capsys.readouterr().err
+    assert capsys.readouterr().err == f"wrote {tmp_path / 'out.png'} (96x64, onnxruntime-cpu (1 threads))\n"
 
 
 # --- ONNX Runtime TensorRT provider options -------------------------------------------------------

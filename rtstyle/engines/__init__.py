@@ -65,14 +65,18 @@ def available(name: str) -> bool:
     return unavailable_reason(name) is None
 
 
+def _why_not(name: str) -> str:
+    b = BACKENDS[name]
+    return unavailable_reason(name) or f"engine {name!r} needs {b.requires}: {b.hint}"
+
+
 def pick_auto() -> tuple[str, dict[str, str]]:
     """The backend 'auto' takes, and why each one before it was passed over."""
     skipped: dict[str, str] = {}
     for candidate in AUTO_ORDER:
-        reason = unavailable_reason(candidate)
-        if reason is None:
+        if available(candidate):
             return candidate, skipped
-        skipped[candidate] = reason
+        skipped[candidate] = _why_not(candidate)
     raise EngineUnavailable("no inference backend installed: pip install onnxruntime")
 
 
@@ -82,9 +86,8 @@ def resolve(name: str) -> str:
         return pick_auto()[0]
     if name not in BACKENDS:
         raise EngineUnavailable(f"unknown engine {name!r}; choose from {', '.join(ENGINE_CHOICES)}")
-    reason = unavailable_reason(name)
-    if reason:
-        raise EngineUnavailable(reason)
+    if not available(name):
+        raise EngineUnavailable(_why_not(name))
     return name
 
 
