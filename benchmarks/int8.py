@@ -37,7 +37,7 @@ from export.quantize import Int8Config, quantize_int8  # noqa: E402
 import onnx  # noqa: E402
 import onnxruntime as ort  # noqa: E402
 
-from rtstyle.engines import EngineOptions, create_engine  # noqa: E402
+from rtstyle.engines import create_engine  # noqa: E402
 from rtstyle.frames import as_rgb8, from_batch, to_batch  # noqa: E402
 from rtstyle.registry import builtin_styles  # noqa: E402
 from rtstyle.sources import read_image  # noqa: E402
