@@ -1,9 +1,13 @@
 """Stylization speed per engine and resolution on this machine.
 
     python benchmarks/fps.py [--quick] [--video PATH] [--frames 24] [--runs 5]
-                             [--engines onnxruntime,torch] [--sizes 256x256,640x360]
+                             [--engines onnxruntime,torch] [--precisions fp32,fp16,int8]
+                             [--sizes 256x256,640x360]
 
-For each available engine x resolution, with the built-in ``starry`` network:
+For each engine x precision it runs (ENGINE_PRECISIONS) x resolution, with the
+built-in ``starry`` network; engines that cannot run here (no package, no GPU)
+are listed as skipped with the reason, and onnx-fp16/onnx-int8 files missing
+from engines/ are exported first:
 
 * model only: ``engine.run`` on one 1x3xHxW batch, one warm-up call, then the
   median of ``--runs`` calls (fewer at 1280x720 and above: ~seconds each here);
@@ -42,9 +46,11 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from rtstyle.engines import BACKENDS, EngineUnavailable, available  # noqa: E402
+from rtstyle.engines import BACKENDS, EngineUnavailable, available, unavailable_reason  # noqa: E402
+from rtstyle.engines.cache import engine_dir  # noqa: E402
 from rtstyle.frames import to_batch  # noqa: E402
 from rtstyle.pipeline import Frame, run  # noqa: E402
+from rtstyle.registry import builtin_styles  # noqa: E402
 from rtstyle.sinks import VideoSink  # noqa: E402
 from rtstyle.sources import VideoSource  # noqa: E402
 from rtstyle.stylizer import Stylizer  # noqa: E402
@@ -53,6 +59,13 @@ SIZES = ((256, 256), (640, 360), (640, 480), (1280, 720))
 QUICK_SIZES = ((256, 256), (640, 360))
 DEFAULT_VIDEO = ROOT.parent / "shared/data/video/bunny.mp4"
 STYLE = "starry"
+# Which model precisions each engine runs. fp32 is the shipped style file (FP16-stored weights,
+# float32 arithmetic); onnx-fp16 / onnx-int8 exports are ONNX Runtime's; the TensorRT engines
+# take the shipped file and build FP16 themselves.
+ENGINE_PRECISIONS = {"onnxruntime": ("fp32", "fp16", "int8"), "torch": ("fp32",), "cuda": ("fp32", "fp16"),
+                     "ort-tensorrt": ("fp16",), "tensorrt": ("fp16",), "torch-tensorrt": ("fp16",)}
+EXPORT_FORMAT = {"fp16": "onnx-fp16", "int8": "onnx-int8"}
+PRECISIONS = ("fp32", "fp16", "int8")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,6 +74,7 @@ class BenchConfig:
     frames: int = 24
     runs: int = 5
     engines: tuple[str, ...] = tuple(BACKENDS)
+    precisions: tuple[str, ...] = PRECISIONS
     sizes: tuple[tuple[int, int], ...] = SIZES
 
 
@@ -183,9 +197,28 @@ def first_frame(video: Path) -> np.ndarray:
 def engine_skip_reason(name: str) -> str | None:
     if name not in BACKENDS:
         return f"unknown engine (known: {', '.join(BACKENDS)})"
-    if not available(name):
-        return f"needs {BACKENDS[name].requires} ({BACKENDS[name].hint})"
-    return None
+    return unavailable_reason(name)
+
+
+def model_for(engine: str, precision: str) -> Path:
+    """The model file an (engine, precision) row runs; ONNX Runtime's fp16/int8 files are exported
+    into engines/ on first use (int8 calibrates on data/content/train: minutes)."""
+    shipped = builtin_styles()[STYLE].path
+    if engine not in ("onnxruntime", "cuda") or precision == "fp32":
+        return shipped
+    fmt = EXPORT_FORMAT[precision]
+    path = engine_dir() / f"{STYLE}{'.fp16' if precision == 'fp16' else '.int8'}.onnx"
+    if not path.is_file():
+        if not available("torch"):
+            raise EngineUnavailable(f"{path} not found and exporting it needs torch: rtstyle export --style "
+                                    f"{STYLE} --format {fmt}")
+        from export.formats import ExportJob, export, load_net
+
+        print(f"exporting {path} ({fmt}) ...", flush=True)
+        name, net, source = load_net(STYLE)
+        export(fmt, ExportJob(name, net, source, engine_dir(), calib_dir=ROOT.parent / "shared/data/content/train"),
+               path)
+    return path
 
 
 def bench(cfg: BenchConfig) -> dict:
@@ -198,25 +231,29 @@ def bench(cfg: BenchConfig) -> dict:
     rows, skipped = [], {}
     print(HEADER, flush=True)
     with tempfile.TemporaryDirectory() as tmp:
-        for name in cfg.engines:
+        runs_of = [(name, prec) for name in cfg.engines for prec in cfg.precisions
+                   if prec in ENGINE_PRECISIONS.get(name, PRECISIONS)]
+        for name, precision in runs_of:
+            label = f"{name} {precision}"
             reason = engine_skip_reason(name)
             stylizer = None
             if reason is None:
                 try:
-                    stylizer = Stylizer(STYLE, engine=name)
+                    stylizer = Stylizer(model=model_for(name, precision), engine=name)
                 except EngineUnavailable as e:
                     reason = str(e)
             if reason:
-                skipped[name] = reason
-                print(f"skip {name}: {reason}", flush=True)
+                skipped[label] = reason
+                print(f"skip {label}: {reason}", flush=True)
                 continue
             for width, height in cfg.sizes:
-                gflop = conv_gflop(stylizer.style.path, width, height)
+                gflop = conv_gflop(model_for("torch", "fp32"), width, height)  # same network at every precision
                 runs = cfg.runs if width * height < 1280 * 720 else max(1, min(cfg.runs, 3))
                 image = cv2.resize(frame, (width, height), interpolation=cv2.INTER_AREA)
                 ms = model_latency_ms(stylizer, image, runs)
                 pipe = pipeline_run(stylizer, cfg.video, width, height, cfg.frames, Path(tmp))
-                row = {"engine": name, "engine_detail": stylizer.engine.describe(), "width": width,
+                row = {"engine": name, "precision": precision, "model": stylizer.style.path.name,
+                       "engine_detail": stylizer.engine.describe(), "width": width,
                        "height": height, "gflop_per_frame": gflop, "model_ms": ms, "model_runs": runs,
                        "model_fps": 1e3 / ms, "gflops": gflop / ms * 1e3, "pipeline": pipe}
                 rows.append(row)
@@ -252,7 +289,7 @@ def machine() -> dict:
     return {"cpu": cpu, "cores": os.cpu_count(), "versions": versions}
 
 
-HEADER = ("| engine | size | GFLOP/frame | model ms | model fps | GFLOP/s | % of peak | pipeline fps "
+HEADER = ("| engine | precision | size | GFLOP/frame | model ms | model fps | GFLOP/s | % of peak | pipeline fps "
           "| decode p50/p95 | pre | inference | post | encode | total p50/p95 (ms) |")
 
 
@@ -262,7 +299,7 @@ def format_row(r: dict, peak: float) -> str:
     def q(stage: str) -> str:
         return f"{s[stage]['p50_ms']:.0f}/{s[stage]['p95_ms']:.0f}"
 
-    return (f"| {r['engine']} | {r['width']}x{r['height']} | {r['gflop_per_frame']:.1f} | {r['model_ms']:.0f} "
+    return (f"| {r['engine']} | {r.get('precision', 'fp32')} | {r['width']}x{r['height']} | {r['gflop_per_frame']:.1f} | {r['model_ms']:.0f} "
             f"| {r['model_fps']:.2f} | {r['gflops']:.1f} | {100 * r['gflops'] / peak:.0f}% "
             f"| {r['pipeline']['fps']:.2f} | {q('decode')} | {q('preprocess')} | {q('inference')} "
             f"| {q('postprocess')} | {q('encode')} | {q('total')} |")
@@ -282,7 +319,9 @@ def markdown(results: dict, cfg: BenchConfig) -> str:
         f"{results['date']}, {m['cpu']}, {m['cores']} cores, load average {load} at the start, "
         + ", ".join(f"{k} {v}" for k, v in m["versions"].items()) + "." + busy,
         "",
-        f"Network: built-in `{results['style']}` (Johnson et al.), float32. float32 matmul peak (2048x2048, best of 5): "
+        f"Network: built-in `{results['style']}` (Johnson et al.); precision fp32 is the shipped file "
+        "(float32 arithmetic), fp16/int8 the `rtstyle export` onnx-fp16/onnx-int8 files (ONNX Runtime's CPU provider "
+        "computes the fp16 graph in float32: it has no x86 fp16 Conv). float32 matmul peak (2048x2048, best of 5): "
         + ", ".join(f"{k} {v:.1f} GFLOP/s" for k, v in peak.items()) + ".",
         "",
         f"Model: median of {cfg.runs} `engine.run` calls after one warm-up (at most 3 at 1280x720). GFLOP/frame: "
@@ -311,11 +350,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--frames", type=int, default=24, help="frames per pipeline run (default: 24)")
     p.add_argument("--runs", type=int, default=5, help="timed model calls per size (default: 5)")
     p.add_argument("--engines", default=",".join(BACKENDS), help="comma-separated (default: all)")
+    p.add_argument("--precisions", default=",".join(PRECISIONS),
+                   help="comma-separated subset of fp32,fp16,int8 (default: all an engine runs)")
     p.add_argument("--sizes", type=parse_sizes, default=SIZES, help="e.g. 256x256,640x360")
     p.add_argument("--quick", action="store_true", help="256x256 and 640x360, 2 runs, 8 frames")
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks/results", help="folder for fps.json/fps.md")
     a = p.parse_args(argv)
-    cfg = BenchConfig(a.video, a.frames, a.runs, tuple(a.engines.split(",")), a.sizes)
+    cfg = BenchConfig(a.video, a.frames, a.runs, tuple(a.engines.split(",")), tuple(a.precisions.split(",")),
+                      a.sizes)
     if a.quick:
         cfg = dataclasses.replace(cfg, frames=min(cfg.frames, 8), runs=min(cfg.runs, 2), sizes=QUICK_SIZES)
     if not cfg.video.is_file():

@@ -57,9 +57,11 @@ def cmd_image(a: argparse.Namespace) -> int:
 
     rgb, alpha = as_rgb8(read_image(a.input))
     check_output(a.input, a.output, a.overwrite)
-    out = make_stylizer(a).stylize(rgb)
+    stylizer = make_stylizer(a)
+    out = stylizer.stylize(rgb)
     write_image(a.output, out, alpha)
-    print(f"wrote {a.output} ({out.shape[1]}x{out.shape[0]})", file=sys.stderr)
+    # The engine is named so that what --engine auto picked is visible (`video` says it in its summary).
+    print(f"wrote {a.output} ({out.shape[1]}x{out.shape[0]}, {stylizer.engine.describe()})", file=sys.stderr)
     return 0
 
 
@@ -171,6 +173,10 @@ def build_parser() -> argparse.ArgumentParser:
                        add_help=False)
     s.add_argument("train_args", nargs=argparse.REMAINDER)
     s.set_defaults(func=cmd_train)
+
+    from .export_cmd import add_parser as add_export_parser
+
+    add_export_parser(sub)
     return p
 
 

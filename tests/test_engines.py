@@ -22,10 +22,10 @@ def hide_packages(monkeypatch, *names: str) -> None:
     monkeypatch.setattr(importlib.util, "find_spec", find_spec)
 
 
-def test_auto_prefers_onnxruntime():
+def test_auto_is_onnxruntime_on_this_cpu_machine():
     assert resolve("auto") == "onnxruntime"
     assert resolve("torch") == "torch"
-    assert engines.AUTO_ORDER[0] == "onnxruntime"
+    assert engines.AUTO_ORDER == ("tensorrt", "cuda", "onnxruntime", "torch")  # GPU first, then the CPU
 
 
 def test_auto_falls_back_in_table_order(monkeypatch):
@@ -40,7 +40,8 @@ def test_no_backend_at_all(monkeypatch):
 
 
 def test_unknown_engine_names_the_choices():
-    with pytest.raises(EngineUnavailable, match=r"unknown engine 'tensorrt9'; choose from auto, onnxruntime, torch"):
+    with pytest.raises(EngineUnavailable, match=r"unknown engine 'tensorrt9'; choose from auto, onnxruntime, torch, cuda, "
+                       r"ort-tensorrt, tensorrt, torch-tensorrt"):
         create_engine("tensorrt9", builtin_styles()["starry"].path)
 
 

@@ -26,11 +26,15 @@ class OnnxRuntimeEngine(Engine):
         so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         so.inter_op_num_threads = 1
         try:
-            self.session = ort.InferenceSession(str(model_path), so, providers=["CPUExecutionProvider"])
+            self.session = ort.InferenceSession(str(model_path), so, providers=self.providers())
         except Exception as e:  # ORT raises its own exception types for corrupt/invalid models
             raise ValueError(f"cannot load ONNX model {model_path}: {str(e).splitlines()[0]}") from e
         self.inputs = tuple(i.name for i in self.session.get_inputs())
         self.outputs = tuple(o.name for o in self.session.get_outputs())
+
+    def providers(self) -> list:
+        """Execution providers in priority order; GPU subclasses put theirs first."""
+        return ["CPUExecutionProvider"]
 
     def run_feeds(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         return dict(zip(self.outputs, self.session.run(list(self.outputs), dict(feeds))))
