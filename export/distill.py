@@ -271,6 +271,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[DistillConfig, bool]:
     fields["holdout"] = tuple(s for s in a.holdout.split(",") if s)
     if a.identity_batch > a.batch:
         p.error("--identity-batch cannot exceed --batch")
+    if a.crop % 128 or a.crop > STYLE_SIZE:
+        p.error(f"--crop must be 128 or {STYLE_SIZE}: photos and painting crops are encoded as styles too")
     return DistillConfig(**fields), a.resume
 
 

@@ -64,19 +64,11 @@ class DecoderLayer(nn.Module):
         return self.norm3(tgt + self.dropout3(self.linear2(self.dropout(F.relu(self.linear1(tgt))))))
 
 
-class CAPE(nn.Module):
-    """Content-aware positional encoding: pool the content embedding to a fixed grid, 1x1 conv,
-    bilinear resize back to the content grid. Resizing to the content's own grid (not the style's,
-    as the official code does) is what lets content and style differ in size and aspect."""
-
-    def __init__(self, channels: int, grid: int = 18):
-        super().__init__()
-        self.averagepooling = nn.AdaptiveAvgPool2d(grid)
-        self.new_ps = nn.Conv2d(channels, channels, 1)
-
-    def forward(self, content: torch.Tensor) -> torch.Tensor:
-        return F.interpolate(self.new_ps(self.averagepooling(content)), size=content.shape[-2:],
-                             mode="bilinear", align_corners=False)
+def cape(pooled: torch.Tensor, new_ps: nn.Module, size: tuple[int, int]) -> torch.Tensor:
+    """Content-aware positional encoding from the content embedding pooled to a small fixed grid:
+    1x1 conv, then bilinear resize to ``size``, the content's own token grid (the official code
+    resizes to the style's grid, which breaks whenever content and style differ in size or aspect)."""
+    return F.interpolate(new_ps(pooled), size=size, mode="bilinear", align_corners=False)
 
 
 def to_tokens(x: torch.Tensor) -> torch.Tensor:

@@ -28,7 +28,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-from .stytr2_layers import DecoderLayer, EncoderLayer, from_tokens, to_tokens
+from .stytr2_layers import DecoderLayer, EncoderLayer, cape, from_tokens, to_tokens
 
 STYLE_SIZE = 256  # the style encoder's input: the painting's centre square at this size
 
@@ -79,7 +79,7 @@ class PooledCAPE(nn.Module):
     def forward(self, content: torch.Tensor) -> torch.Tensor:
         pooled = F.avg_pool2d(content, 4, ceil_mode=True)
         pooled = F.interpolate(pooled, size=(self.grid, self.grid), mode="bilinear", align_corners=False)
-        return F.interpolate(self.new_ps(pooled), size=content.shape[-2:], mode="bilinear", align_corners=False)
+        return cape(pooled, self.new_ps, content.shape[-2:])
 
 
 class StyTr2Student(nn.Module):
@@ -100,11 +100,15 @@ class StyTr2Student(nn.Module):
         self.to_rgb = conv(c1, 3, relu=False)
 
     def encode_style(self, style: torch.Tensor) -> torch.Tensor:
-        """Nx3xHxW painting (H, W multiples of 8 * style_grid / 2) -> NxTxD style tokens, T = style_grid²."""
+        """Nx3xHxW painting (H, W multiples of 8 * style_grid) -> NxTxD style tokens, T = style_grid²."""
         feats, _ = self.stem(style)
         g = self.cfg.style_grid
-        # Pool before the encoder for training speed; at 256 px this averages 2x2 patches.
-        feats = F.adaptive_avg_pool2d(feats, g)
+        gh, gw = int(feats.shape[-2]), int(feats.shape[-1])
+        if gh % g or gw % g:
+            raise ValueError(f"style image sides must be multiples of {8 * g}, got {tuple(style.shape[-2:])}")
+        # Pool before the encoder for training speed; at 256 px this averages 2x2 patches. (A plain
+        # average pool: ONNX cannot export adaptive pooling.)
+        feats = F.avg_pool2d(feats, (gh // g, gw // g))
         tokens = to_tokens(feats)
         for layer in self.style_encoder:
             tokens = layer(tokens)
