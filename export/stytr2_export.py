@@ -69,7 +69,7 @@ def export_student(net: StyTr2Student, out: str | Path) -> dict[str, Path]:
     out.mkdir(parents=True, exist_ok=True)
     net = net.eval().float()
     style = torch.rand(1, 3, STYLE_SIZE, STYLE_SIZE)
-    style_path = _export(_StyleEncoder(net), (style,), out / STYLE_GRAPH, ["style"], ["style_tokens"], {})
+    style_path = _export(_StyleEncoder(net).eval(), (style,), out / STYLE_GRAPH, ["style"], ["style_tokens"], {})
     with torch.no_grad():
         tokens = net.encode_style(style)
     frame_path = _export(net, (torch.rand(1, 3, 120, 160), tokens), out / FRAME_GRAPH, ["image", "style_tokens"],
@@ -100,7 +100,6 @@ def write_card(net: StyTr2Student, out: Path, checkpoint: Path, log: Path | None
         cfg = state["config"]
         card["training"] = {k: v for k, v in cfg.items() if k not in ("data", "styles", "vgg", "out")}
         card["training"]["vgg"] = Path(cfg["vgg"]).name if cfg.get("vgg") else None
-        card["training"]["held_out"] = list(cfg["holdout"])
     if log is not None and log.is_file():
         card.update(training_summary(log))
     path = out / CARD
