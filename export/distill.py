@@ -66,6 +66,7 @@ class DistillConfig:
     snapshot_every: int = 500
     log_every: int = 10
     student: dict = field(default_factory=lambda: StudentConfig().to_dict())
+    init: str | None = None  # start from these student weights (a state dict or a distill checkpoint)
 
 
 def mean_std(f: torch.Tensor, eps: float = 1e-5) -> tuple[torch.Tensor, torch.Tensor]:
@@ -148,6 +149,9 @@ class Distiller:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.net = StyTr2Student(StudentConfig(**{k: tuple(v) if isinstance(v, list) else v
                                                   for k, v in cfg.student.items()}))
+        if cfg.init:
+            state = torch.load(cfg.init, map_location="cpu", weights_only=True)
+            self.net.load_state_dict(state.get("model", state))
         self.vgg = VGGFeatures(cfg.vgg)
         self.opt = torch.optim.Adam(self.net.parameters(), lr=cfg.lr)
         self.content = CropSampler(cfg.data, cfg.crop, cfg.seed)
@@ -259,6 +263,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[DistillConfig, bool]:
     p.add_argument("--holdout", default=",".join(d.holdout), help="painting stems never trained on (comma list)")
     p.add_argument("--vgg", default=None, help="VGG16 features state dict (default: $RTSTYLE_VGG16)")
     p.add_argument("--out", default=d.out)
+    p.add_argument("--init", default=None, help="start from these student weights (state dict or checkpoint)")
     for name in ("steps", "batch", "identity_batch", "crop", "style_short_side", "style_crops", "warmup",
                  "threads", "seed", "checkpoint_every", "snapshot_every", "log_every"):
         p.add_argument("--" + name.replace("_", "-"), type=int, default=getattr(d, name))
