@@ -3,9 +3,11 @@
     python -m export.distill --data ../shared/data/content/train --styles ../shared/data/styles \
         --holdout kiss,sunrise --vgg ../shared/weights/vgg16_features.pth --out runs/stytr2
 
-With a teacher checkpoint this would be distillation (output + feature matching).
-No official StyTr² weights can be fetched here, so the student is trained
-directly with StyTr²'s own objective (Deng et al. 2022, Eq. 6-9):
+With ``--teacher DIR`` (the official embedding/transformer/decoder_iter_*.pth)
+this is distillation: StyTr²'s objective below plus the student's output
+matched to the teacher's, in pixels and in VGG features over every layer. No
+official weights can be fetched where rtstyle is built, so the shipped student
+was trained without a teacher, on StyTr²'s own objective (Deng et al. 2022):
 
 - content: MSE of mean/variance-normalised VGG features (relu3_3, relu4_3);
 - style: MSE of the per-channel mean and std over relu1_2..relu4_3, each layer
@@ -30,6 +32,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from rtstyle.models.stytr2 import StyTr2, find_official, load_official
 from rtstyle.models.stytr2_student import STYLE_SIZE, StudentConfig, StyTr2Student
 
 from .train import IMAGE_EXTS, CropSampler, drop_rows_after, read_rgb, to_tensor
@@ -37,6 +40,7 @@ from .vgg import STYLE_LAYERS, VGGFeatures, relative_sq
 
 CONTENT_LAYERS = ("relu3_3", "relu4_3")
 LOSS_NAMES = ("loss", "content", "style", "id1", "id2")
+TEACHER_LOSS_NAMES = ("teacher_out", "teacher_feat")
 
 
 @dataclass
@@ -67,6 +71,10 @@ class DistillConfig:
     log_every: int = 10
     student: dict = field(default_factory=lambda: StudentConfig().to_dict())
     init: str | None = None  # start from these student weights (a state dict or a distill checkpoint)
+    # Distillation proper, when official StyTr² weights exist: a folder with the three official files.
+    teacher: str | None = None
+    teacher_out_weight: float = 10.0  # pixels of the student vs the teacher's output
+    teacher_feat_weight: float = 1.0  # their VGG features over every layer (perceptual matching)
 
 
 def mean_std(f: torch.Tensor, eps: float = 1e-5) -> tuple[torch.Tensor, torch.Tensor]:
@@ -156,6 +164,8 @@ class Distiller:
         self.opt = torch.optim.Adam(self.net.parameters(), lr=cfg.lr)
         self.content = CropSampler(cfg.data, cfg.crop, cfg.seed)
         self.bank = StyleBank(painting_paths(cfg.styles, cfg.holdout), cfg, self.vgg)
+        self.teacher = load_official(StyTr2(), *find_official(cfg.teacher)).eval() if cfg.teacher else None
+        self.loss_names = LOSS_NAMES + (TEACHER_LOSS_NAMES if self.teacher else ())
         self.step = 0
         self.started = time.perf_counter()
         self.elapsed_before = 0.0
@@ -210,6 +220,14 @@ class Distiller:
         }
         parts["loss"] = (cfg.content_weight * parts["content"] + cfg.style_weight * parts["style"]
                          + cfg.id1_weight * parts["id1"] + cfg.id2_weight * parts["id2"])
+        if self.teacher is not None:
+            with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
+                taught = self.teacher(content, style).float()
+                taught_feats = self.vgg(taught)
+            parts["teacher_out"] = F.mse_loss(out[:n].float(), taught)
+            parts["teacher_feat"] = feature_identity(ics, taught_feats)
+            parts["loss"] = (parts["loss"] + cfg.teacher_out_weight * parts["teacher_out"]
+                             + cfg.teacher_feat_weight * parts["teacher_feat"])
         return parts
 
     def train_step(self) -> dict[str, float]:
@@ -236,15 +254,16 @@ class Distiller:
         with open(log_path, "w" if new_log else "a", newline="") as f:
             writer = csv.writer(f)
             if new_log:
-                writer.writerow(["step", *LOSS_NAMES, "elapsed_s"])
+                writer.writerow(["step", *self.loss_names, "elapsed_s"])
             window: list[dict[str, float]] = []
             while self.step < cfg.steps:
                 window.append(self.train_step())
                 if self.step % cfg.log_every == 0 or self.step == cfg.steps:
-                    avg = {key: sum(w[key] for w in window) / len(window) for key in LOSS_NAMES}
-                    writer.writerow([self.step, *(f"{avg[key]:.5f}" for key in LOSS_NAMES), f"{self.elapsed():.1f}"])
+                    avg = {key: sum(w[key] for w in window) / len(window) for key in self.loss_names}
+                    writer.writerow([self.step, *(f"{avg[key]:.5f}" for key in self.loss_names),
+                                     f"{self.elapsed():.1f}"])
                     f.flush()
-                    log(f"step {self.step}/{cfg.steps} " + " ".join(f"{key} {avg[key]:.4f}" for key in LOSS_NAMES)
+                    log(f"step {self.step}/{cfg.steps} " + " ".join(f"{key} {avg[key]:.4f}" for key in self.loss_names)
                         + f" ({self.elapsed():.0f}s)", flush=True)
                     window = []
                 if self.step % cfg.checkpoint_every == 0:
@@ -264,10 +283,13 @@ def parse_args(argv: list[str] | None = None) -> tuple[DistillConfig, bool]:
     p.add_argument("--vgg", default=None, help="VGG16 features state dict (default: $RTSTYLE_VGG16)")
     p.add_argument("--out", default=d.out)
     p.add_argument("--init", default=None, help="start from these student weights (state dict or checkpoint)")
+    p.add_argument("--teacher", default=None,
+                   help="folder with official StyTr² embedding/transformer/decoder_iter_*.pth: distil from it")
     for name in ("steps", "batch", "identity_batch", "crop", "style_short_side", "style_crops", "warmup",
                  "threads", "seed", "checkpoint_every", "snapshot_every", "log_every"):
         p.add_argument("--" + name.replace("_", "-"), type=int, default=getattr(d, name))
-    for name in ("content_weight", "style_weight", "id1_weight", "id2_weight", "lr", "clip"):
+    for name in ("content_weight", "style_weight", "id1_weight", "id2_weight", "lr", "clip", "teacher_out_weight",
+                 "teacher_feat_weight"):
         p.add_argument("--" + name.replace("_", "-"), type=float, default=getattr(d, name))
     p.add_argument("--no-bf16", dest="bf16", action="store_false")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")

@@ -1,13 +1,15 @@
 """The full StyTr², its official-checkpoint loader, the student, its losses and its trainer."""
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
 from export.distill import DistillConfig, Distiller, content_loss, style_loss
 from export.flops import student_flops, teacher_flops
 from export.train import read_rgb, resize_long, to_tensor
-from rtstyle.models.stytr2 import StyTr2, load_official
+from rtstyle.models.stytr2 import StyTr2, find_official, load_official
 from rtstyle.models.stytr2_student import StyTr2Student
 
 D, FFN = 512, 2048
@@ -159,3 +161,21 @@ def test_distill_losses_and_resume_exactly(tmp_path, shared):
     rows = (tmp_path / "b/losses.csv").read_text().splitlines()
     assert rows[0] == "step,loss,content,style,id1,id2,elapsed_s" and [r.split(",")[0] for r in rows[1:]] == ["1", "2", "3"]
     assert (tmp_path / "b/student.pth").is_file()
+
+
+def test_distillation_from_official_weights(tmp_path, shared):
+    teacher_dir = tmp_path / "official"
+    teacher_dir.mkdir()
+    write_official(teacher_dir)
+    (teacher_dir / "decoder_iter_9.pth").write_bytes((teacher_dir / "decoder_iter_160000.pth").read_bytes())
+    assert [p.name for p in find_official(teacher_dir)][2] == "decoder_iter_160000.pth"  # the newest, numerically
+    cfg = DistillConfig(data=str(shared / "data/content/eval"), styles=str(shared / "data/styles"),
+                        holdout=tuple(p.stem for p in (shared / "data/styles").glob("*.jpg") if p.stem != "wave"),
+                        vgg=str(shared / "weights/vgg16_features.pth"), out=str(tmp_path / "run"), steps=2, batch=1,
+                        identity_batch=1, style_crops=1, log_every=1, teacher=str(teacher_dir))
+    distiller = Distiller(cfg)
+    distiller.fit(log=lambda *a, **k: None)
+    header, *rows = (tmp_path / "run/losses.csv").read_text().splitlines()
+    assert header == "step,loss,content,style,id1,id2,teacher_out,teacher_feat,elapsed_s" and len(rows) == 2
+    values = [float(v) for v in rows[-1].split(",")[1:]]
+    assert all(math.isfinite(v) for v in values) and values[6] > 0  # the teacher's output is matched

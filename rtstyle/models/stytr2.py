@@ -125,6 +125,18 @@ class StyTr2(nn.Module):
 OFFICIAL_PARTS = {"embedding": "embedding", "transformer": "transformer", "decoder": "decode"}
 
 
+def find_official(folder: str | os.PathLike) -> list[Path]:
+    """The newest ``embedding_iter_*.pth``, ``transformer_iter_*.pth`` and ``decoder_iter_*.pth`` in ``folder``."""
+    found = []
+    for part in OFFICIAL_PARTS:
+        files = sorted(Path(folder).glob(f"{part}_iter_*.pth"),
+                       key=lambda p: int(p.stem.rsplit("_", 1)[1]) if p.stem.rsplit("_", 1)[1].isdigit() else -1)
+        if not files:
+            raise FileNotFoundError(f"no {part}_iter_*.pth in {folder}")
+        found.append(files[-1])
+    return found
+
+
 def load_official(model: StyTr2, embedding: str | os.PathLike, transformer: str | os.PathLike,
                   decoder: str | os.PathLike) -> StyTr2:
     """Load the official ``embedding_iter_*.pth``, ``transformer_iter_*.pth`` and ``decoder_iter_*.pth``.
