@@ -87,7 +87,7 @@ def training_summary(log: Path, rows: int = 20) -> dict:
                              if k not in ("step", "elapsed_s")}}
 
 
-def write_card(net: StyTr2Student, out: Path, checkpoint: Path, log: Path | None) -> Path:
+def write_card(net: StyTr2Student, out: Path, checkpoint: Path, log: Path | None, note: str = "") -> Path:
     card = {
         "name": "stytr2-student",
         "architecture": {"type": "stytr2-student", **net.cfg.to_dict()},
@@ -100,8 +100,11 @@ def write_card(net: StyTr2Student, out: Path, checkpoint: Path, log: Path | None
         cfg = state["config"]
         card["training"] = {k: v for k, v in cfg.items() if k not in ("data", "styles", "vgg", "out")}
         card["training"]["vgg"] = Path(cfg["vgg"]).name if cfg.get("vgg") else None
+        card["training"]["init"] = Path(cfg["init"]).name if cfg.get("init") else None
     if log is not None and log.is_file():
         card.update(training_summary(log))
+    if note:
+        card["note"] = note
     path = out / CARD
     path.write_text(json.dumps(card, indent=2) + "\n")
     return path
@@ -112,10 +115,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("checkpoint", type=Path, help="student.pth, a snapshot, or the distill checkpoint.pt")
     p.add_argument("--out", type=Path, default=Path("rtstyle/arbitrary_style"))
     p.add_argument("--log", type=Path, default=None, help="the run's losses.csv, summarised in the card")
+    p.add_argument("--note", default="", help="free text for the card (e.g. how the run was started)")
     a = p.parse_args(argv)
     net = load_student(a.checkpoint)
     paths = export_student(net, a.out)
-    paths["card"] = write_card(net, a.out, a.checkpoint, a.log)
+    paths["card"] = write_card(net, a.out, a.checkpoint, a.log, a.note)
     for kind, path in paths.items():
         print(f"{kind}: {path} ({path.stat().st_size / 1e6:.2f} MB)")
     return 0
