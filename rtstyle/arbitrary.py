@@ -21,7 +21,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .engines import Engine, EngineOptions, create_engine
+from .engines import Engine, EngineOptions, EngineUnavailable, create_engine, resolve
 from .frames import as_rgb8, to_batch
 from .registry import StyleModel
 from .sources import read_image
@@ -78,6 +78,8 @@ def bind_style(style_image: str | Path, engine: str = "auto", options: EngineOpt
                folder: Path | None = None) -> tuple[StyleModel, StyleBoundEngine]:
     """Read and encode the painting once; return its StyleModel and the frame engine bound to it."""
     folder = folder or model_dir()
+    if resolve(engine) == "torch":  # it rebuilds Johnson networks from their ONNX weights, nothing else
+        raise EngineUnavailable("--style-image needs an ONNX engine (e.g. --engine onnxruntime), not torch")
     if not (folder / FRAME_GRAPH).is_file():
         raise FileNotFoundError(f"the arbitrary-style model is not installed: {folder / FRAME_GRAPH}")
     painting, _ = as_rgb8(read_image(style_image))

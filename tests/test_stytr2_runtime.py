@@ -75,6 +75,9 @@ def test_cli_image_and_errors(tmp_path, capsys, eval_photos, kiss):
     assert main(["image", str(eval_photos[0]), str(tmp_path / "b.png"), "--style-image", str(tmp_path / "no.jpg")]) == 1
     err = capsys.readouterr().err
     assert err.startswith("rtstyle: error:") and "no.jpg" in err and err.count("\n") == 1
+    assert main(["image", str(eval_photos[0]), str(tmp_path / "t.png"), "--style-image", str(kiss),
+                 "--engine", "torch"]) == 1
+    assert "needs an ONNX engine" in capsys.readouterr().err
     with pytest.raises(SystemExit):  # argparse: not allowed with --style
         main(["image", str(eval_photos[0]), str(tmp_path / "c.png"), "--style", "starry", "--style-image", str(kiss)])
     with pytest.raises(ValueError, match="not several"):
