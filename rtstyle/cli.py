@@ -27,6 +27,8 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     g = p.add_mutually_exclusive_group()
     g.add_argument("--style", help="built-in style name (see `rtstyle styles`; default: starry)")
     g.add_argument("--model", type=Path, help="an ONNX style model file")
+    g.add_argument("--style-image", type=Path,
+                   help="any painting as the style (distilled StyTr², the style is encoded once)")
     p.add_argument("--engine", default="auto", choices=ENGINE_CHOICES, help="inference backend (default: auto)")
     p.add_argument("--threads", type=int, default=0, help="inference threads (default: all cores)")
     p.add_argument("--max-size", type=int, default=None,
@@ -36,7 +38,8 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
 def make_stylizer(a: argparse.Namespace):
     from .stylizer import Stylizer
 
-    return Stylizer(a.style, model=a.model, engine=a.engine, threads=a.threads, max_size=a.max_size)
+    return Stylizer(a.style, model=a.model, engine=a.engine, threads=a.threads, max_size=a.max_size,
+                    style_image=getattr(a, "style_image", None))
 
 
 def cmd_styles(a: argparse.Namespace) -> int:

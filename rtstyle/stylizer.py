@@ -32,16 +32,25 @@ class StylizerConfig:
     engine: str = "auto"
     threads: int = 0
     max_size: int | None = None  # stylize with the long side at most this, then scale back
+    style_image: str | Path | None = None  # any painting, through the distilled StyTr² (arbitrary.py)
 
 
 class Stylizer:
     def __init__(self, style: str | None = None, *, model: str | Path | None = None, engine: str = "auto",
-                 threads: int = 0, max_size: int | None = None):
-        if style is None and model is None:
+                 threads: int = 0, max_size: int | None = None, style_image: str | Path | None = None):
+        if style is None and model is None and style_image is None:
             style = "starry"
-        self.config = StylizerConfig(style, model, engine, threads, max_size)
+        self.config = StylizerConfig(style, model, engine, threads, max_size, style_image)
         if max_size is not None and max_size < MIN_SIDE:
             raise ValueError(f"--max-size must be at least {MIN_SIDE}")
+        if style_image is not None:
+            # Any painting: the distilled StyTr² encodes it once; its engine then takes frames only.
+            if style is not None or model is not None:
+                raise ValueError("give a style name, a model file or a style image, not several")
+            from .arbitrary import bind_style
+
+            self.style, self.engine = bind_style(style_image, engine, EngineOptions(threads=threads))
+            return
         self.style: StyleModel = resolve_model(style, model)
         self.engine = create_engine(engine, self.style.path, EngineOptions(threads=threads))
 
