@@ -193,5 +193,6 @@ def test_video_cli_with_temporal_keeps_every_frame(bunny, tmp_path, capfd):
 ])
 def test_video_cli_rejects_bad_temporal_flags(bunny, tmp_path, capfd, args, message):
     assert main(["video", str(bunny), str(tmp_path / "x.mp4"), *args]) == 1
-    assert capfd.readouterr().err.strip() == f"rtstyle: error: {message}"
+    err = capfd.readouterr().err
+    assert err.startswith(f"rtstyle: error: {message}") and err.count("\n") == 1
     assert not (tmp_path / "x.mp4").exists()
