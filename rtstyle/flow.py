@@ -69,12 +69,15 @@ def consistent(forward: np.ndarray, backward: np.ndarray) -> np.ndarray:
     """Forward-backward check (Sundaram et al. 2010, as in Ruder et al. 2016 and Lai et al. 2018).
 
     ``forward`` = flow(a, b), ``backward`` = flow(b, a). True where a pixel of ``a`` goes to ``b``
-    and back to itself: not occluded, not at a motion boundary the flow got wrong."""
+    and back to itself: not occluded, not at a motion boundary the flow got wrong, not outside ``b``."""
     back = warp(backward, forward)
     total = forward + back
     lhs = (total**2).sum(2)
     rhs = 0.01 * ((forward**2).sum(2) + (back**2).sum(2)) + 0.5
-    return lhs <= rhs
+    mx, my = _maps(forward)
+    h, w = forward.shape[:2]
+    inside = (mx >= 0) & (mx <= w - 1) & (my >= 0) & (my <= h - 1)  # content entering the frame has no match
+    return (lhs <= rhs) & inside
 
 
 def warping_error(current: np.ndarray, previous: np.ndarray, flow_to_previous: np.ndarray,

@@ -10,6 +10,12 @@ a. ``reuse``: the network's trunk (1/4 resolution, most of the FLOPs) runs on
    no longer explains the picture (``rekey_error``).
 b. ``carry_norms``: instance-norm statistics are an EMA over frames instead of
    being recomputed from each frame alone (rtstyle.models.split); reset on cuts.
+a'. ``propagate`` (with ``reuse``): the head too is skipped where it can be.
+   On non-key frames the key frame's output is warped by flow; only the holes
+   (pixels the forward-backward check rejects: disocclusions, content entering
+   the frame) get the head, run on crops of the warped features around them.
+   The crops are normalised with the key frame's head statistics (the carried
+   statistics of b, frozen), so they match the full frame's colours.
 c. ``stabilize``: the output is blended with the previous output warped by
    flow, only where a forward-backward check says the pixel is visible in both
    frames (Ruder et al. 2016), so moving and disoccluded regions do not ghost.
@@ -29,7 +35,7 @@ import numpy as np
 
 from .engines import Engine, EngineOptions, create_engine
 from .flow import DisFlow, consistent, gray, resize_flow, warp
-MECHANISMS = ("reuse", "norms", "stabilize")
+MECHANISMS = ("reuse", "propagate", "norms", "stabilize")
 # The half graphs' extra I/O (rtstyle.models.split): carried instance-norm statistics.
 STATS_PREV, MOMENTUM, STATS = "stats_prev", "momentum", "stats"
 # Longer than any half's statistics: slicing in the graph takes what it needs. Only
@@ -42,12 +48,14 @@ class TemporalConfig:
     reuse: bool = True  # a: trunk on key frames, warped features in between
     keyframe_interval: int = 4  # at most this many frames per key frame
     rekey_error: float = 0.05  # mean |gray - warped key gray| in [0, 1] above which a key frame is taken
+    propagate: bool = True  # a': warp the key frame's output, run the head only on the holes
+    max_holes: float = 0.35  # fraction of the frame in hole crops above which the whole head runs
     carry_norms: bool = True  # b: EMA of instance-norm statistics
     norm_momentum: float = 0.5  # weight of the previous statistics
     stabilize: bool = True  # c: blend with the flow-warped previous output
-    blend: float = 0.5  # weight of the warped previous output on consistent pixels
+    blend: float = 0.8  # weight of the warped previous output on consistent pixels
     flow_scale: float = 0.5  # flow is computed on frames downscaled by this
-    flow_preset: str = "ultrafast"
+    flow_preset: str = "fast"
     cut_threshold: float = 0.15  # mean |gray difference| in [0, 1] of thumbnails: a scene cut
 
     def __post_init__(self) -> None:
@@ -63,14 +71,18 @@ class TemporalConfig:
     def enabled(self) -> bool:
         return self.reuse or self.carry_norms or self.stabilize
 
+    @property
+    def propagating(self) -> bool:
+        return self.reuse and self.propagate
+
     @classmethod
     def only(cls, mechanisms: tuple[str, ...] | list[str], **kw) -> TemporalConfig:
         """The config with exactly ``mechanisms`` (names from MECHANISMS) switched on."""
         unknown = set(mechanisms) - set(MECHANISMS)
         if unknown:
             raise ValueError(f"unknown temporal mechanism {sorted(unknown)[0]!r}; choose from {', '.join(MECHANISMS)}")
-        return cls(reuse="reuse" in mechanisms, carry_norms="norms" in mechanisms,
-                   stabilize="stabilize" in mechanisms, **kw)
+        return cls(reuse="reuse" in mechanisms or "propagate" in mechanisms, propagate="propagate" in mechanisms,
+                   carry_norms="norms" in mechanisms, stabilize="stabilize" in mechanisms, **kw)
 
 
 def split_paths(model_path: str | Path) -> tuple[Path, Path]:
@@ -95,6 +107,12 @@ class Half:
         self.stats = out[STATS]
         return out[self.engine.outputs[0]]
 
+    def frozen(self, x: np.ndarray) -> np.ndarray:
+        """Run normalised with the stored statistics (momentum 1), leaving them as they are."""
+        out = self.engine.run_feeds({self.engine.inputs[0]: x, STATS_PREV: self.stats,
+                                     MOMENTUM: np.ones(1, np.float32)})
+        return out[self.engine.outputs[0]]
+
 
 class TemporalStage:
     """Stylizes the frames of one stream in order; call ``reset()`` when the stream jumps."""
@@ -116,7 +134,7 @@ class TemporalStage:
     def reset(self) -> None:
         self.shape: tuple[int, ...] | None = None
         self.prev_gray = self.prev_thumb = self.prev_out = None
-        self.key_gray = self.key_features = None
+        self.key_gray = self.key_features = self.key_out = None
         self.since_key = 0
         for half in (self.trunk, self.head):
             if half is not None:
@@ -160,17 +178,55 @@ class TemporalStage:
             to_key = self.flow(g, self.key_gray)
             error = np.abs(g.astype(np.float32) - warp(self.key_gray, to_key)).mean() / 255.0
             if error <= cfg.rekey_error:
+                valid = consistent(to_key, self.flow(self.key_gray, g)) if cfg.propagating else None
+                timings["flow"] += time.perf_counter() - t
                 fh, fw = self.key_features.shape[:2]
-                warped = warp(self.key_features, resize_flow(to_key, (fw, fh)))
-                features = np.ascontiguousarray(warped.transpose(2, 0, 1)[None])
-            timings["flow"] += time.perf_counter() - t
+                features = warp(self.key_features, resize_flow(to_key, (fw, fh)))
+                out = self._propagate(features, to_key, valid, h, w) if valid is not None else None
+                if out is not None:
+                    self.since_key += 1
+                    return out
+                features = np.ascontiguousarray(features.transpose(2, 0, 1)[None])
+            else:
+                timings["flow"] += time.perf_counter() - t
         if features is None:
             features = self.trunk(batch, momentum)
             self.key_features = np.ascontiguousarray(features[0].transpose(1, 2, 0))
             self.key_gray, self.since_key = g, 0
             self.keyframes += 1
+            self.since_key += 1
+            out = self.head(features, momentum)[..., :h, :w]
+            self.key_out = np.ascontiguousarray(out[0].transpose(1, 2, 0))
+            return out
         self.since_key += 1
         return self.head(features, momentum)[..., :h, :w]
+
+    def _propagate(self, features: np.ndarray, to_key: np.ndarray, valid: np.ndarray, h: int, w: int
+                   ) -> np.ndarray | None:
+        """The key frame's output warped to this frame, with the head run on crops around the holes.
+
+        ``features``: the key features warped to this frame (HxWxC). None when the holes
+        cover too much of the frame for crops to pay off: the caller then runs the whole head."""
+        fh, fw = features.shape[:2]
+        # Specks of a pixel or two are flow noise, not disocclusions: the warped output is right there.
+        invalid = cv2.morphologyEx((~valid).astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+        holes = cv2.resize(invalid.astype(np.float32), (fw, fh), interpolation=cv2.INTER_AREA) > 0.01
+        boxes = hole_boxes(holes, margin=3)
+        if sum((x1 - x0) * (y1 - y0) for x0, y0, x1, y1 in boxes) > self.config.max_holes * fw * fh:
+            return None
+        image = warp(self.key_out, resize_flow(to_key, (w, h)))
+        if boxes:
+            fresh = image.copy()
+            for x0, y0, x1, y1 in boxes:
+                crop = np.ascontiguousarray(features[y0:y1, x0:x1].transpose(2, 0, 1)[None])
+                out = self.head.frozen(crop)[0].transpose(1, 2, 0)
+                ph, pw = min(h, 4 * y1) - 4 * y0, min(w, 4 * x1) - 4 * x0
+                fresh[4 * y0: 4 * y0 + ph, 4 * x0: 4 * x0 + pw] = out[:ph, :pw]
+            # Fresh pixels exactly where the warp has no source, with a soft edge against the warped ones.
+            mask = cv2.GaussianBlur(cv2.resize(invalid.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR),
+                                    (5, 5), 0)
+            image += mask[..., None] * (fresh - image)
+        return np.ascontiguousarray(image.transpose(2, 0, 1)[None])
 
     def _stabilize(self, out: np.ndarray, g: np.ndarray, timings: dict[str, float]) -> np.ndarray:
         t = time.perf_counter()
@@ -187,6 +243,31 @@ class TemporalStage:
         self.prev_out = image
         timings["stabilize"] = time.perf_counter() - t
         return np.ascontiguousarray(image.transpose(2, 0, 1)[None])
+
+
+def hole_boxes(holes: np.ndarray, margin: int, tile: int = 8) -> list[tuple[int, int, int, int]]:
+    """Boxes (x0, y0, x1, y1) covering the True cells of a feature-resolution hole map.
+
+    Holes are thin and scattered (frame borders, object outlines): one box around a
+    region would cover most of the frame, so the map is cut in tiles and the runs of
+    tiles holding a hole in each tile row become boxes, grown by ``margin`` (the head's
+    reach and its reflection padding) and clipped to the map."""
+    fh, fw = holes.shape
+    cols = -(-fw // tile)
+    boxes = []
+    for y in range(0, fh, tile):
+        row = holes[y: y + tile]
+        busy = [bool(row[:, c * tile: (c + 1) * tile].any()) for c in range(cols)] + [False]
+        c = 0
+        while c < cols:
+            if busy[c]:
+                first = c
+                while busy[c]:
+                    c += 1
+                boxes.append((first * tile, y, min(fw, c * tile), min(fh, y + tile)))
+            c += 1
+    return [(max(0, x0 - margin), max(0, y0 - margin), min(fw, x1 + margin), min(fh, y1 + margin))
+            for x0, y0, x1, y1 in boxes]
 
 
 def make_stage(config: TemporalConfig, full: Engine, model_path: str | Path, engine: str,
