@@ -42,7 +42,8 @@ def export_half(half: StatsHalf, path: Path, channels: int) -> Path:
                           input_names=[x_name, STATS_PREV, MOMENTUM], output_names=[y_name, STATS],
                           opset_version=OPSET,
                           dynamic_axes={x_name: spatial, y_name: spatial, STATS_PREV: {2: "channels"}},
-                          do_constant_folding=True, dynamo=False)
+                          # no folding: it would rename the norm weights, which the torch engine reads by name
+                          do_constant_folding=False, dynamo=False)
     model = store_weights_fp16(onnx.load(str(path)))
     onnx.checker.check_model(model)
     onnx.save(model, str(path))

@@ -196,3 +196,56 @@ def test_video_cli_rejects_bad_temporal_flags(bunny, tmp_path, capfd, args, mess
     err = capfd.readouterr().err
     assert err.startswith(f"rtstyle: error: {message}") and err.count("\n") == 1
     assert not (tmp_path / "x.mp4").exists()
+
+
+def test_head_on_a_crop_with_frozen_statistics_matches_the_full_head(frames, halves):
+    """Why propagation can run the head on crops only: normalised with the full frame's
+    statistics, a crop's inside (beyond the margin) is the full head's output."""
+    _, trunk, head = halves
+    from rtstyle.temporal import Half
+
+    half = Half(head)
+    features = run_half(trunk, batch(frames[0]))["features"]  # 1x128x18x32
+    full = half(features, 0.0)
+    x0, y0, x1, y1 = 10, 4, 22, 14
+    crop = half.frozen(np.ascontiguousarray(features[..., y0:y1, x0:x1]))
+    inner = (slice(4 * 3, 4 * (y1 - y0 - 3)), slice(4 * 3, 4 * (x1 - x0 - 3)))
+    np.testing.assert_allclose(crop[0][:, inner[0], inner[1]],
+                               full[0][:, 4 * y0:4 * y1, 4 * x0:4 * x1][:, inner[0], inner[1]], atol=2e-3)
+    # Without the frozen statistics the crop would normalise differently (the reason for them).
+    own = run_half(head, np.ascontiguousarray(features[..., y0:y1, x0:x1]))["stylized"]
+    assert np.abs(own[0][:, inner[0], inner[1]] - crop[0][:, inner[0], inner[1]]).mean() > 5e-3
+
+
+def test_hole_boxes_cover_every_hole_and_little_else():
+    from rtstyle.temporal import hole_boxes
+
+    holes = np.zeros((90, 160), bool)
+    holes[:, :2] = True  # content entering at the left edge
+    holes[40:50, 100:110] = True  # a disocclusion
+    boxes = hole_boxes(holes, margin=3)
+    covered = np.zeros_like(holes)
+    for x0, y0, x1, y1 in boxes:
+        covered[y0:y1, x0:x1] = True
+    assert covered[holes].all()
+    assert covered.mean() < 0.25
+    assert hole_boxes(np.zeros((90, 160), bool), margin=3) == []
+
+
+def test_propagation_runs_the_trunk_on_key_frames_only_and_keeps_the_style(frames, per_frame):
+    s = Stylizer("starry", threads=1, temporal=TemporalConfig.only(["propagate"], keyframe_interval=6))
+    outs = [s.stylize(f) for f in frames]
+    assert s.temporal.keyframes == 2
+    assert e_warp(outs, frames) < e_warp(per_frame, frames)
+    for out, ref, src in zip(outs, per_frame, frames):
+        assert np.abs(out.astype(int) - ref).mean() < 0.5 * np.abs(out.astype(int) - src).mean()
+
+
+def test_torch_engine_runs_the_halves_like_onnxruntime(frames):
+    """The split exists for every engine: the torch engine rebuilds each half from its ONNX file."""
+    outs = {}
+    for engine in ("onnxruntime", "torch"):
+        s = Stylizer("starry", engine=engine, threads=1, temporal=TemporalConfig(keyframe_interval=3))
+        outs[engine] = np.array([s.stylize(f) for f in frames[:5]], int)
+        assert s.temporal.notes == [] and s.temporal.keyframes == 2
+    assert np.abs(outs["torch"] - outs["onnxruntime"]).mean() < 1.0

@@ -77,3 +77,19 @@ class StatsHalf(nn.Module):
         if self.part == "head":
             y = y.clamp(0.0, 1.0)  # the [0, 1] contract; the caller crops to the input size
         return y, torch.cat(out, 2)
+
+
+def half_from_state(state: dict[str, torch.Tensor]) -> StatsHalf:
+    """Rebuild the StatsHalf whose weights ``state`` holds (only ``trunk.*`` or only ``head.*``)."""
+    parts = {k.split(".")[0] for k in state}
+    if len(parts) != 1:
+        raise ValueError("expected the weights of one half (trunk or head) of a split network")
+    (part,) = parts
+    if part == "trunk":
+        width = state["trunk.0.1.weight"].shape[0]
+        blocks = len({k.split(".")[1] for k in state if ".conv1." in k})
+    else:
+        width, blocks = state["head.2.1.weight"].shape[1], 0  # the head has no residual blocks
+    half = StatsHalf(TransformerNet(int(width), blocks), part).eval()
+    half.load_state_dict(state)
+    return half
