@@ -46,7 +46,7 @@ class Stylizer:
         self.style: StyleModel = resolve_model(style, model)
         self.engine = create_engine(engine, self.style.path, EngineOptions(threads=threads))
         # Video only: reuse work and smooth across this stream's frames (rtstyle.temporal).
-        self.temporal = (make_stage(temporal, self.engine, self.style.path, engine, EngineOptions(threads=threads))
+        self.temporal = (make_stage(temporal, self.engine.run, self.style.path, engine, EngineOptions(threads=threads))
                          if temporal is not None and temporal.enabled else None)
 
     def stylize(self, frame: np.ndarray) -> np.ndarray:

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, replace
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -38,6 +39,8 @@ from .flow import DisFlow, consistent, gray, resize_flow, warp
 MECHANISMS = ("reuse", "propagate", "norms", "stabilize")
 # The half graphs' extra I/O (rtstyle.models.split): carried instance-norm statistics.
 STATS_PREV, MOMENTUM, STATS = "stats_prev", "momentum", "stats"
+# Propagation runs the head on TILE x TILE feature tiles, each with MARGIN more on every side.
+TILE, MARGIN = 12, 3
 # Longer than any half's statistics: slicing in the graph takes what it needs. Only
 # used on a stream's first call (momentum 0), after which the graph's own output is fed back.
 FIRST_STATS = np.zeros((1, 2, 8192), np.float32)
@@ -49,11 +52,11 @@ class TemporalConfig:
     keyframe_interval: int = 4  # at most this many frames per key frame
     rekey_error: float = 0.05  # mean |gray - warped key gray| in [0, 1] above which a key frame is taken
     propagate: bool = True  # a': warp the key frame's output, run the head only on the holes
-    max_holes: float = 0.35  # fraction of the frame in hole crops above which the whole head runs
+    max_holes: float = 0.5  # fraction of the frame in hole crops above which the whole head runs
     carry_norms: bool = True  # b: EMA of instance-norm statistics
     norm_momentum: float = 0.5  # weight of the previous statistics
     stabilize: bool = True  # c: blend with the flow-warped previous output
-    blend: float = 0.8  # weight of the warped previous output on consistent pixels
+    blend: float = 0.85  # weight of the warped previous output on consistent pixels
     flow_scale: float = 0.5  # flow is computed on frames downscaled by this
     flow_preset: str = "fast"
     cut_threshold: float = 0.15  # mean |gray difference| in [0, 1] of thumbnails: a scene cut
@@ -117,7 +120,10 @@ class Half:
 class TemporalStage:
     """Stylizes the frames of one stream in order; call ``reset()`` when the stream jumps."""
 
-    def __init__(self, config: TemporalConfig, full: Engine, split: tuple[Engine, Engine] | None):
+    def __init__(self, config: TemporalConfig, full: Callable[[np.ndarray], np.ndarray],
+                 split: tuple[Engine, Engine] | None):
+        """``full``: the model's own batch -> batch inference (any model, e.g. an arbitrary-style
+        network with its cached style encoding); ``split``: its trunk and head engines, if any."""
         self.notes: list[str] = []
         if split is None and (config.reuse or config.carry_norms):
             self.notes.append("no trunk/head graphs for this model (export/split_export.py writes them): "
@@ -168,7 +174,7 @@ class TemporalStage:
         cfg = self.config
         momentum = cfg.norm_momentum if cfg.carry_norms else 0.0
         if not (cfg.reuse or cfg.carry_norms):
-            return self.full.run(batch)
+            return self.full(batch)
         if not cfg.reuse:
             self.keyframes += 1
             return self.head(self.trunk(batch, momentum), momentum)[..., :h, :w]
@@ -211,17 +217,21 @@ class TemporalStage:
         # Specks of a pixel or two are flow noise, not disocclusions: the warped output is right there.
         invalid = cv2.morphologyEx((~valid).astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
         holes = cv2.resize(invalid.astype(np.float32), (fw, fh), interpolation=cv2.INTER_AREA) > 0.01
-        boxes = hole_boxes(holes, margin=3)
-        if sum((x1 - x0) * (y1 - y0) for x0, y0, x1, y1 in boxes) > self.config.max_holes * fw * fh:
+        tile, size = TILE, TILE + 2 * MARGIN
+        if min(fh, fw) < size:
+            return None
+        tiles = hole_tiles(holes, tile, MARGIN)
+        if len(tiles) * size * size > self.config.max_holes * fw * fh:
             return None
         image = warp(self.key_out, resize_flow(to_key, (w, h)))
-        if boxes:
+        if tiles:
             fresh = image.copy()
-            for x0, y0, x1, y1 in boxes:
-                crop = np.ascontiguousarray(features[y0:y1, x0:x1].transpose(2, 0, 1)[None])
-                out = self.head.frozen(crop)[0].transpose(1, 2, 0)
-                ph, pw = min(h, 4 * y1) - 4 * y0, min(w, 4 * x1) - 4 * x0
-                fresh[4 * y0: 4 * y0 + ph, 4 * x0: 4 * x0 + pw] = out[:ph, :pw]
+            crops = np.stack([features[cy: cy + size, cx: cx + size] for _, _, cy, cx in tiles]).transpose(0, 3, 1, 2)
+            outs = self.head.frozen(np.ascontiguousarray(crops)).transpose(0, 2, 3, 1)
+            for (ty, tx, cy, cx), out in zip(tiles, outs):
+                y0, x0 = 4 * ty, 4 * tx
+                y1, x1 = min(h, 4 * (ty + tile)), min(w, 4 * (tx + tile))
+                fresh[y0:y1, x0:x1] = out[y0 - 4 * cy: y1 - 4 * cy, x0 - 4 * cx: x1 - 4 * cx]
             # Fresh pixels exactly where the warp has no source, with a soft edge against the warped ones.
             mask = cv2.GaussianBlur(cv2.resize(invalid.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR),
                                     (5, 5), 0)
@@ -245,32 +255,25 @@ class TemporalStage:
         return np.ascontiguousarray(image.transpose(2, 0, 1)[None])
 
 
-def hole_boxes(holes: np.ndarray, margin: int, tile: int = 8) -> list[tuple[int, int, int, int]]:
-    """Boxes (x0, y0, x1, y1) covering the True cells of a feature-resolution hole map.
+def hole_tiles(holes: np.ndarray, tile: int, margin: int) -> list[tuple[int, int, int, int]]:
+    """Top-left corners of the tiles holding a hole, and of their crops: [(ty, tx, cy, cx)].
 
-    Holes are thin and scattered (frame borders, object outlines): one box around a
-    region would cover most of the frame, so the map is cut in tiles and the runs of
-    tiles holding a hole in each tile row become boxes, grown by ``margin`` (the head's
-    reach and its reflection padding) and clipped to the map."""
+    Holes are thin and scattered (frame borders, object outlines): one box around them
+    would cover most of the frame, so the map is cut in ``tile`` x ``tile`` tiles. Each
+    busy tile gets a crop of the same size, ``tile + 2 * margin`` (the head's reach and its
+    reflection padding), moved inward at the map's edges, where the network pads exactly
+    as the crop does; equal crops run as one batch. The map must be at least that size."""
     fh, fw = holes.shape
-    cols = -(-fw // tile)
-    boxes = []
-    for y in range(0, fh, tile):
-        row = holes[y: y + tile]
-        busy = [bool(row[:, c * tile: (c + 1) * tile].any()) for c in range(cols)] + [False]
-        c = 0
-        while c < cols:
-            if busy[c]:
-                first = c
-                while busy[c]:
-                    c += 1
-                boxes.append((first * tile, y, min(fw, c * tile), min(fh, y + tile)))
-            c += 1
-    return [(max(0, x0 - margin), max(0, y0 - margin), min(fw, x1 + margin), min(fh, y1 + margin))
-            for x0, y0, x1, y1 in boxes]
+    size = tile + 2 * margin
+    out = []
+    for ty in range(0, fh, tile):
+        for tx in range(0, fw, tile):
+            if holes[ty: ty + tile, tx: tx + tile].any():
+                out.append((ty, tx, min(max(0, ty - margin), fh - size), min(max(0, tx - margin), fw - size)))
+    return out
 
 
-def make_stage(config: TemporalConfig, full: Engine, model_path: str | Path, engine: str,
+def make_stage(config: TemporalConfig, full: Callable[[np.ndarray], np.ndarray], model_path: str | Path, engine: str,
                options: EngineOptions) -> TemporalStage:
     """The temporal stage for a model, with its trunk/head graphs when they exist beside it."""
     split = None

@@ -217,19 +217,21 @@ def test_head_on_a_crop_with_frozen_statistics_matches_the_full_head(frames, hal
     assert np.abs(own[0][:, inner[0], inner[1]] - crop[0][:, inner[0], inner[1]]).mean() > 5e-3
 
 
-def test_hole_boxes_cover_every_hole_and_little_else():
-    from rtstyle.temporal import hole_boxes
+def test_hole_tiles_cover_every_hole_with_equal_crops_inside_the_map():
+    from rtstyle.temporal import hole_tiles
 
     holes = np.zeros((90, 160), bool)
     holes[:, :2] = True  # content entering at the left edge
     holes[40:50, 100:110] = True  # a disocclusion
-    boxes = hole_boxes(holes, margin=3)
+    tiles = hole_tiles(holes, tile=12, margin=3)
     covered = np.zeros_like(holes)
-    for x0, y0, x1, y1 in boxes:
-        covered[y0:y1, x0:x1] = True
+    for ty, tx, cy, cx in tiles:
+        covered[ty: ty + 12, tx: tx + 12] = True
+        assert 0 <= cy <= ty and cy + 18 >= min(90, ty + 12) and cy + 18 <= 90  # the crop holds its tile
+        assert 0 <= cx <= tx and cx + 18 >= min(160, tx + 12) and cx + 18 <= 160
     assert covered[holes].all()
     assert covered.mean() < 0.25
-    assert hole_boxes(np.zeros((90, 160), bool), margin=3) == []
+    assert hole_tiles(np.zeros((90, 160), bool), 12, 3) == []
 
 
 def test_propagation_runs_the_trunk_on_key_frames_only_and_keeps_the_style(frames, per_frame):
