@@ -50,13 +50,14 @@ FIRST_STATS = np.zeros((1, 2, 8192), np.float32)
 class TemporalConfig:
     reuse: bool = True  # a: trunk on key frames, warped features in between
     keyframe_interval: int = 4  # at most this many frames per key frame
-    rekey_error: float = 0.05  # mean |gray - warped key gray| in [0, 1] above which a key frame is taken
+    rekey_error: float = 0.05  # fraction of pixels the flow from the key frame cannot explain: take a key frame
     propagate: bool = True  # a': warp the key frame's output, run the head only on the holes
     max_holes: float = 0.5  # fraction of the frame in hole crops above which the whole head runs
     carry_norms: bool = True  # b: EMA of instance-norm statistics
     norm_momentum: float = 0.5  # weight of the previous statistics
     stabilize: bool = True  # c: blend with the flow-warped previous output
     blend: float = 0.85  # weight of the warped previous output on consistent pixels
+    match_error: float = 0.05  # source frames differing more than this after warping are not blended
     flow_scale: float = 0.5  # flow is computed on frames downscaled by this
     flow_preset: str = "fast"
     cut_threshold: float = 0.15  # mean |gray difference| in [0, 1] of thumbnails: a scene cut
@@ -182,9 +183,10 @@ class TemporalStage:
         if self.key_features is not None and self.since_key < cfg.keyframe_interval:
             t = time.perf_counter()
             to_key = self.flow(g, self.key_gray)
-            error = np.abs(g.astype(np.float32) - warp(self.key_gray, to_key)).mean() / 255.0
-            if error <= cfg.rekey_error:
-                valid = consistent(to_key, self.flow(self.key_gray, g)) if cfg.propagating else None
+            matched = self._matches(g, self.key_gray, to_key)
+            # Motion the flow cannot follow (a fast limb, a zoom) would smear: only the trunk can redo it.
+            if 1.0 - matched.mean() <= cfg.rekey_error:
+                valid = consistent(to_key, self.flow(self.key_gray, g)) & matched if cfg.propagating else None
                 timings["flow"] += time.perf_counter() - t
                 fh, fw = self.key_features.shape[:2]
                 features = warp(self.key_features, resize_flow(to_key, (fw, fh)))
@@ -223,7 +225,7 @@ class TemporalStage:
         tiles = hole_tiles(holes, tile, MARGIN)
         if len(tiles) * size * size > self.config.max_holes * fw * fh:
             return None
-        image = warp(self.key_out, resize_flow(to_key, (w, h)))
+        image = warp(self.key_out, resize_flow(to_key, (w, h)), sharp=True)
         if tiles:
             fresh = image.copy()
             crops = np.stack([features[cy: cy + size, cx: cx + size] for _, _, cy, cx in tiles]).transpose(0, 3, 1, 2)
@@ -238,16 +240,21 @@ class TemporalStage:
             image += mask[..., None] * (fresh - image)
         return np.ascontiguousarray(image.transpose(2, 0, 1)[None])
 
+    def _matches(self, g: np.ndarray, other: np.ndarray, to_other: np.ndarray) -> np.ndarray:
+        """Where ``other`` warped onto ``g`` matches it. Where the source frames do not match
+        (lighting, motion the flow missed), their stylized pictures will not either: no reuse, no ghost."""
+        return np.abs(g.astype(np.float32) - warp(other, to_other)) <= self.config.match_error * 255
+
     def _stabilize(self, out: np.ndarray, g: np.ndarray, timings: dict[str, float]) -> np.ndarray:
         t = time.perf_counter()
         image = np.ascontiguousarray(out[0].transpose(1, 2, 0))
         if self.prev_out is not None:
             to_prev, from_prev = self.flow(g, self.prev_gray), self.flow(self.prev_gray, g)
-            valid = consistent(to_prev, from_prev).astype(np.float32)
+            valid = (consistent(to_prev, from_prev) & self._matches(g, self.prev_gray, to_prev)).astype(np.float32)
             h, w = image.shape[:2]
             # A slightly blurred mask: no visible seam where blending starts.
             mask = cv2.GaussianBlur(cv2.resize(valid, (w, h), interpolation=cv2.INTER_LINEAR), (5, 5), 0)
-            previous = warp(self.prev_out, resize_flow(to_prev, (w, h)))
+            previous = warp(self.prev_out, resize_flow(to_prev, (w, h)), sharp=True)
             weight = (self.config.blend * mask)[..., None]
             image = image + weight * (previous - image)
         self.prev_out = image
