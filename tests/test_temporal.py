@@ -251,3 +251,26 @@ def test_torch_engine_runs_the_halves_like_onnxruntime(frames):
         outs[engine] = np.array([s.stylize(f) for f in frames[:5]], int)
         assert s.temporal.notes == [] and s.temporal.keyframes == 2
     assert np.abs(outs["torch"] - outs["onnxruntime"]).mean() < 1.0
+
+
+TEMPORAL_ONLY = """
+import sys
+import numpy as np
+from rtstyle.stylizer import Stylizer
+from rtstyle.temporal import TemporalConfig
+s = Stylizer(style="starry", engine="onnxruntime", threads=1, temporal=TemporalConfig())
+rng = np.random.default_rng(0)
+frame = rng.integers(0, 255, (48, 64, 3), dtype=np.uint8)
+for _ in range(3):
+    s.stylize(frame)
+heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "onnx", "rtstyle_export"))
+assert not heavy and s.temporal.keyframes == 1, (heavy, s.temporal.keyframes)
+"""
+
+
+def test_the_temporal_stage_does_not_import_torch():
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", TEMPORAL_ONLY], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
