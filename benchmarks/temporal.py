@@ -8,7 +8,9 @@ variant -- per-frame (no temporal stage), each mechanism alone (reuse, norms,
 stabilize), all together -- it measures:
 
 * fps of ``Stylizer.stylize_timed`` alone (decode and encode excluded: they are
-  the same for every variant), after one warm-up frame, and seconds per stage;
+  the same for every variant), after one warm-up frame, and seconds per stage.
+  The variants take turns frame by frame (each with its own stream state), so a
+  load that drifts during the run affects them alike;
 * the warping error E_warp (Lai et al. 2018): mean squared difference, values
   in [0, 1], between output t and output t-1 warped to t, over pixels that pass
   a forward-backward check, averaged over frame pairs. The flow is computed on
@@ -83,25 +85,35 @@ class SourceFlow:
                 for (flow, valid), prev, cur in zip(self.pairs, frames, frames[1:])]
 
 
-def stylize_all(frames: list[np.ndarray], style: str, threads: int,
-                config: TemporalConfig | None) -> tuple[list[np.ndarray], dict]:
-    stylizer = Stylizer(style, threads=threads, temporal=config)
-    stylizer.stylize_timed(frames[0])  # warm-up: ORT allocates its buffers on the first call
-    if stylizer.temporal is not None:
-        stylizer.temporal.reset()
-        stylizer.temporal.keyframes = stylizer.temporal.frames = 0
-    outs, stages = [], {}
-    start = time.perf_counter()
+def stylize_interleaved(frames: list[np.ndarray], style: str, threads: int,
+                        configs: dict[str, TemporalConfig | None]) -> dict[str, tuple[list[np.ndarray], dict]]:
+    """Every variant over the same frames, one Stylizer (one stream state) each, taking turns frame
+    by frame: on a shared machine whose load drifts, each variant then sees the same conditions."""
+    stylizers = {name: Stylizer(style, threads=threads, temporal=c) for name, c in configs.items()}
+    for s in stylizers.values():
+        s.stylize_timed(frames[0])  # warm-up: ORT allocates its buffers on the first call
+        if s.temporal is not None:
+            s.temporal.reset()
+            s.temporal.keyframes = s.temporal.frames = 0
+    outs = {name: [] for name in configs}
+    stages = {name: {} for name in configs}
+    wall = dict.fromkeys(configs, 0.0)
     for f in frames:
-        out, timings = stylizer.stylize_timed(f)
-        outs.append(out)
-        for k, v in timings.items():
-            stages[k] = stages.get(k, 0.0) + v
-    wall = time.perf_counter() - start
-    info = {"fps": len(frames) / wall, "ms_per_frame": {k: 1e3 * v / len(frames) for k, v in stages.items()},
-            "keyframes": stylizer.temporal.keyframes if stylizer.temporal else len(frames),
-            "notes": stylizer.temporal.notes if stylizer.temporal else []}
-    return outs, info
+        for name, s in stylizers.items():
+            t = time.perf_counter()
+            out, timings = s.stylize_timed(f)
+            wall[name] += time.perf_counter() - t
+            outs[name].append(out)
+            for k, v in timings.items():
+                stages[name][k] = stages[name].get(k, 0.0) + v
+    result = {}
+    for name, s in stylizers.items():
+        info = {"fps": len(frames) / wall[name],
+                "ms_per_frame": {k: 1e3 * v / len(frames) for k, v in stages[name].items()},
+                "keyframes": s.temporal.keyframes if s.temporal else len(frames),
+                "notes": s.temporal.notes if s.temporal else []}
+        result[name] = (outs[name], info)
+    return result
 
 
 def style_strength(frames: list[np.ndarray], outputs: dict[str, list[np.ndarray]], style: str,
@@ -194,14 +206,14 @@ def bench_clip(path: Path, a: argparse.Namespace, log) -> tuple[dict, dict[str, 
     log(f"{path.name}: {len(frames)} frames {frames[0].shape[1]}x{frames[0].shape[0]}, "
         f"source E_warp {source_e:.6f}, load {load_before[0]:.2f}")
     outputs, rows = {}, {}
-    for name, config in variants(a.keyframe_interval).items():
-        outs, info = stylize_all(frames, a.style, a.threads, config)
+    configs = variants(a.keyframe_interval)
+    for name, (outs, info) in stylize_interleaved(frames, a.style, a.threads, configs).items():
         e = float(np.mean(source_flow.e_warp(outs)))
         rows[name] = {**info, "e_warp": e, "e_warp_ratio": e / source_e,
-                      "config": asdict(config) if config else None, "load_after": os.getloadavg()[0]}
+                      "config": asdict(configs[name]) if configs[name] else None}
         outputs[name] = outs
         log(f"  {name:10s} {info['fps']:.3f} fps  E_warp {e:.6f} ({e / source_e:.1f}x source)  "
-            f"key frames {info['keyframes']}  load {os.getloadavg()[0]:.2f}")
+            f"key frames {info['keyframes']}")
     base = rows["per-frame"]["fps"]
     for r in rows.values():
         r["speedup"] = r["fps"] / base
