@@ -1,11 +1,11 @@
 """Speed and temporal stability of the temporal stage, per mechanism, on real clips.
 
     python benchmarks/temporal.py [--videos bunny.mp4,cockatoo.mp4:24] [--frames 48] [--style starry]
-                                  [--threads 2] [--keyframe-interval 4] [--quality-frames 4] [--no-quality]
+                                  [--threads 2] [--keyframe-interval 4] [--quality-frames 4 (0: skip)]
 
-For each clip (first --frames frames; cockatoo is 1280x720, so 24 by default, at the clip's own resolution) and each
-variant -- per-frame (no temporal stage), each mechanism alone (reuse, norms,
-stabilize), all together -- it measures:
+For each clip (first --frames frames, or :FRAMES after its name, at the clip's
+own resolution) and each variant -- per-frame (no temporal stage), each
+mechanism alone (reuse, propagate, norms, stabilize), all together -- it measures:
 
 * fps of ``Stylizer.stylize_timed`` alone (decode and encode excluded: they are
   the same for every variant), after one warm-up frame, and seconds per stage.
@@ -20,6 +20,10 @@ stabilize), all together -- it measures:
 * style strength on --quality-frames frames spread over the clip: the style and
   content distances of benchmarks/quality.py (relative Gram / relu3_3
   distances, VGG16) of each variant's output, to compare with per-frame.
+
+Memory: the six variants' ONNX Runtime sessions are alive together; at 1280x720
+(cockatoo.mp4) their arenas took >11 GB and the run was OOM-killed on this 24 GB
+machine shared with others, so the default is bunny.mp4 (640x360) only.
 
 Writes benchmarks/results/temporal.md, temporal.json, temporal_plot.png
 (fps vs E_warp ratio) and temporal_strip.jpg (source / per-frame / all
@@ -258,7 +262,7 @@ def report_md(results: dict, a: argparse.Namespace) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--videos", default="bunny.mp4,cockatoo.mp4:24",
+    p.add_argument("--videos", default="bunny.mp4",
                    help="clips in ../shared/data/video (or paths), each optionally :FRAMES (default --frames)")
     p.add_argument("--frames", type=int, default=48)
     p.add_argument("--style", default="starry")
