@@ -35,11 +35,34 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
                    help="stylize with the long side at most N pixels, then scale back (default: full size)")
 
 
+def add_temporal_args(p: argparse.ArgumentParser, default: bool = True) -> None:
+    """Video and camera streams: reuse work and smooth across frames (rtstyle.temporal)."""
+    from .temporal import MECHANISMS
+
+    p.add_argument("--temporal", action=argparse.BooleanOptionalAction, default=default,
+                   help=f"feature reuse across frames and flicker reduction (default: {'on' if default else 'off'}; "
+                        "--no-temporal stylizes every frame independently)")
+    p.add_argument("--keyframe-interval", type=int, default=None, metavar="N",
+                   help="run the full network at least every N frames (default: 4)")
+    p.add_argument("--temporal-mechanisms", default=",".join(MECHANISMS), metavar="LIST",
+                   help=f"which of {','.join(MECHANISMS)} to use (default: all)")
+
+
+def temporal_config(a: argparse.Namespace):
+    """The TemporalConfig the temporal flags ask for; None for commands without them or --no-temporal."""
+    if not getattr(a, "temporal", False):
+        return None
+    from .temporal import TemporalConfig
+
+    extra = {} if a.keyframe_interval is None else {"keyframe_interval": a.keyframe_interval}
+    return TemporalConfig.only([m.strip() for m in a.temporal_mechanisms.split(",") if m.strip()], **extra)
+
+
 def make_stylizer(a: argparse.Namespace):
     from .stylizer import Stylizer
 
     return Stylizer(a.style, model=a.model, engine=a.engine, threads=a.threads, max_size=a.max_size,
-                    style_image=getattr(a, "style_image", None))
+                    style_image=getattr(a, "style_image", None), temporal=temporal_config(a))
 
 
 def cmd_styles(a: argparse.Namespace) -> int:
@@ -84,7 +107,7 @@ def cmd_video(a: argparse.Namespace) -> int:
         stylizer = make_stylizer(a)
         with VideoSink(a.output, source.info, EncoderConfig(crf=a.crf, preset=a.preset)) as sink:
             if not a.quiet:
-                for note in sink.notes:
+                for note in sink.notes + (stylizer.temporal.notes if stylizer.temporal else []):
                     say(note)
             progress = Progress(source.info.frames, enabled=not a.quiet and sys.stderr.isatty())
             stop = threading.Event()
@@ -166,11 +189,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="x264 speed/size trade-off (default: veryfast, cheap next to the network)")
     s.add_argument("--stats-json", type=Path, help="write frames, fps and per-stage latency percentiles here")
     s.add_argument("-q", "--quiet", action="store_true", help="no progress bar, notes or summary on stderr")
+    add_temporal_args(s)
     s.set_defaults(func=cmd_video)
 
     from .webcam import add_webcam_parser
 
-    add_webcam_parser(sub, add_model_args)
+    add_webcam_parser(sub, add_model_args, add_temporal_args)
 
     s = sub.add_parser("train", help="train a per-style network (needs torch); see `rtstyle train -h`",
                        add_help=False)

@@ -20,6 +20,7 @@ import numpy as np
 from .engines import EngineOptions, create_engine
 from .frames import as_rgb8, from_batch, to_batch
 from .registry import StyleModel, resolve_model
+from .temporal import TemporalConfig, make_stage
 
 # Below this the network's reflection pads exceed the 1/4-resolution feature map.
 MIN_SIDE = 16
@@ -33,14 +34,16 @@ class StylizerConfig:
     threads: int = 0
     max_size: int | None = None  # stylize with the long side at most this, then scale back
     style_image: str | Path | None = None  # any painting, through the distilled StyTr² (arbitrary.py)
+    temporal: TemporalConfig | None = None  # video: reuse and smooth across frames (temporal.py)
 
 
 class Stylizer:
     def __init__(self, style: str | None = None, *, model: str | Path | None = None, engine: str = "auto",
-                 threads: int = 0, max_size: int | None = None, style_image: str | Path | None = None):
+                 threads: int = 0, max_size: int | None = None, style_image: str | Path | None = None,
+                 temporal: TemporalConfig | None = None):
         if style is None and model is None and style_image is None:
             style = "starry"
-        self.config = StylizerConfig(style, model, engine, threads, max_size, style_image)
+        self.config = StylizerConfig(style, model, engine, threads, max_size, style_image, temporal)
         if max_size is not None and max_size < MIN_SIDE:
             raise ValueError(f"--max-size must be at least {MIN_SIDE}")
         if style_image is not None:
@@ -50,9 +53,12 @@ class Stylizer:
             from .arbitrary import bind_style
 
             self.style, self.engine = bind_style(style_image, engine, EngineOptions(threads=threads))
-            return
-        self.style: StyleModel = resolve_model(style, model)
-        self.engine = create_engine(engine, self.style.path, EngineOptions(threads=threads))
+        else:
+            self.style: StyleModel = resolve_model(style, model)
+            self.engine = create_engine(engine, self.style.path, EngineOptions(threads=threads))
+        # Video only: reuse work and smooth across this stream's frames (rtstyle.temporal).
+        self.temporal = (make_stage(temporal, self.engine.run, self.style.path, engine, EngineOptions(threads=threads))
+                         if temporal is not None and temporal.enabled else None)
 
     def stylize(self, frame: np.ndarray) -> np.ndarray:
         """Any RGB/RGBA/gray uint8/uint16/float image -> HxWx3 uint8 RGB of the same size."""
@@ -66,13 +72,14 @@ class Stylizer:
         small, (sh, sw) = self._fit(frame)
         batch = to_batch(small)
         t1 = time.perf_counter()
-        out = self.engine.run(batch)
+        out, extra = (self.engine.run(batch), {}) if self.temporal is None else self.temporal(small, batch)
         t2 = time.perf_counter()
         out = from_batch(out)[:sh, :sw]
         if (sh, sw) != (h, w):
             out = cv2.resize(out, (w, h), interpolation=cv2.INTER_LINEAR)
         t3 = time.perf_counter()
-        return out, {"preprocess": t1 - t0, "inference": t2 - t1, "postprocess": t3 - t2}
+        return out, {"preprocess": t1 - t0, "inference": t2 - t1 - sum(extra.values()), "postprocess": t3 - t2,
+                     **extra}
 
     def _fit(self, frame: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
         """Downscale to ``max_size`` and edge-pad tiny frames up to MIN_SIDE.

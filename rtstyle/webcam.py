@@ -323,7 +323,8 @@ def webcam_report(r: WebcamResult, engine: str, model: str, source: str) -> dict
     return report
 
 
-def add_webcam_parser(sub: argparse._SubParsersAction, add_model_args: Callable) -> None:
+def add_webcam_parser(sub: argparse._SubParsersAction, add_model_args: Callable,
+                      add_temporal_args: Callable) -> None:
     s = sub.add_parser("webcam", help="stylize a live camera, IP camera or stream, with a window or headless")
     s.add_argument("--camera", default="0",
                    help="camera index, /dev/videoN, rtsp:// or http(s):// URL, or a video file with --realtime "
@@ -334,6 +335,9 @@ def add_webcam_parser(sub: argparse._SubParsersAction, add_model_args: Callable)
     s.add_argument("--fps", type=float, help="deliver at most this many frames per second")
     s.add_argument("--mirror", action="store_true", help="flip left-right, like a mirror")
     add_model_args(s)
+    # Off by default here: the temporal stage was measured on files only, and a live stream's
+    # latency (capture -> display) matters more than its flicker until that is measured too.
+    add_temporal_args(s, default=False)
     s.add_argument("--no-window", action="store_true", help="headless: no window (use --output or --virtual-cam)")
     s.add_argument("--output", type=Path, help="record the stylized stream from the start (H.264, e.g. out.mp4)")
     s.add_argument("--overwrite", action="store_true", help="replace an existing --output")
@@ -368,7 +372,7 @@ def quiet_video_libraries() -> None:
 
 
 def cmd_webcam(a: argparse.Namespace) -> int:
-    from .cli import _ctrl_c_sets, make_stylizer
+    from .cli import _ctrl_c_sets, make_stylizer, temporal_config
     from .stylizer import Stylizer
 
     def say(message: str) -> None:
@@ -396,8 +400,8 @@ def cmd_webcam(a: argparse.Namespace) -> int:
     first = make_stylizer(a)
     index = styles.index(first.style.name) if first.style.name in styles else 0
     state = ControlState(Controls(style_index=index))
-    live = LiveStylizer(styles, lambda name: Stylizer(name, engine=a.engine, threads=a.threads,
-                                                      max_size=a.max_size), state, first)
+    live = LiveStylizer(styles, lambda name: Stylizer(name, engine=a.engine, threads=a.threads, max_size=a.max_size,
+                                                      temporal=temporal_config(a)), state, first)
     config = WebcamConfig(
         CaptureConfig(a.camera, a.size, a.fps, a.mirror, a.realtime, a.reconnect_timeout),
         window=not a.no_window, output=a.output, virtual_cam=a.virtual_cam, save_dir=a.save_dir,

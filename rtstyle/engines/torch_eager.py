@@ -50,6 +50,14 @@ class TorchEngine(Engine):
         state = state_dict_from_onnx(model_path)
         if not state:
             raise ValueError(f"{model_path}: no Johnson-network weights in this ONNX file")
+        self._torch = torch
+        if {k.split(".")[0] for k in state} != {"trunk", "head"}:  # one half of a split network
+            from ..models.split import IO, MOMENTUM, STATS, STATS_PREV, half_from_state
+
+            self.half = half_from_state(state)
+            self.inputs, self.outputs = (IO[self.half.part][0], STATS_PREV, MOMENTUM), (IO[self.half.part][1], STATS)
+            return
+        self.half = None
         self.net = TransformerNet(**config_of(state)).eval()
         missing = set(self.net.state_dict()) - set(state)
         if missing:
@@ -62,6 +70,10 @@ class TorchEngine(Engine):
     inputs, outputs = ("image",), ("stylized",)
 
     def run_feeds(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        if self.half is not None:
+            with self._torch.inference_mode():
+                outs = self.half(*(self._torch.from_numpy(np.asarray(feeds[n])) for n in self.inputs))
+            return {n: o.numpy() for n, o in zip(self.outputs, outs)}
         with self._torch.inference_mode():
             return {"stylized": self.net(self._torch.from_numpy(feeds["image"])).numpy()}
 

@@ -1,0 +1,298 @@
+"""Speed and temporal stability of the temporal stage, per mechanism, on real clips.
+
+    python benchmarks/temporal.py [--videos bunny.mp4,cockatoo.mp4:24] [--frames 48] [--style starry]
+                                  [--threads 2] [--keyframe-interval 4] [--quality-frames 4 (0: skip)]
+
+For each clip (first --frames frames, or :FRAMES after its name, at the clip's
+own resolution) and each variant -- per-frame (no temporal stage), each
+mechanism alone (reuse, propagate, norms, stabilize), all together -- it measures:
+
+* fps of ``Stylizer.stylize_timed`` alone (decode and encode excluded: they are
+  the same for every variant), after one warm-up frame, and seconds per stage.
+  The variants take turns frame by frame (each with its own stream state), so a
+  load that drifts during the run affects them alike;
+* the warping error E_warp (Lai et al. 2018): mean squared difference, values
+  in [0, 1], between output t and output t-1 warped to t, over pixels that pass
+  a forward-backward check, averaged over frame pairs. The flow is computed on
+  the *source* frames at full resolution with Farneback, not with the DIS flow
+  the stage itself uses, so agreeing with its own flow earns nothing;
+* E_warp of the source clip itself and the ratio stylized / source;
+* style strength on --quality-frames frames spread over the clip: the style and
+  content distances of benchmarks/quality.py (relative Gram / relu3_3
+  distances, VGG16) of each variant's output, to compare with per-frame.
+
+Memory: the six variants' ONNX Runtime sessions are alive together; at 1280x720
+(cockatoo.mp4) their arenas took >11 GB and the run was OOM-killed on this 24 GB
+machine shared with others, so the default is bunny.mp4 (640x360) only.
+
+Writes benchmarks/results/temporal.md, temporal.json, temporal_plot.png
+(fps vs E_warp ratio) and temporal_strip.jpg (source / per-frame / all
+mechanisms, consecutive frames side by side, with a zoomed crop).
+The machine's load average is recorded before and after each clip.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from rtstyle.flow import consistent, farneback, warping_error  # noqa: E402
+from rtstyle.pipeline import Frame  # noqa: E402
+from rtstyle.sources import VideoSource  # noqa: E402
+from rtstyle.stylizer import Stylizer  # noqa: E402
+from rtstyle.temporal import MECHANISMS, TemporalConfig  # noqa: E402
+
+VIDEOS = ROOT.parent / "shared/data/video"
+OUT = ROOT / "benchmarks/results"
+
+
+def variants(keyframe_interval: int, blend: float) -> dict[str, TemporalConfig | None]:
+    kw = {"keyframe_interval": keyframe_interval, "blend": blend}
+    out: dict[str, TemporalConfig | None] = {"per-frame": None}
+    out.update({m: TemporalConfig.only([m], **kw) for m in MECHANISMS})
+    out["all"] = TemporalConfig.only(MECHANISMS, **kw)
+    return out
+
+
+def read_frames(path: Path, n: int) -> list[np.ndarray]:
+    frames = []
+    with VideoSource(path) as source:
+        for item in source:
+            if isinstance(item, Frame):
+                frames.append(item.image)
+                if len(frames) == n:
+                    break
+    return frames
+
+
+class SourceFlow:
+    """Per pair (t-1, t) of source frames: flow t -> t-1 and the non-occluded mask of frame t."""
+
+    def __init__(self, frames: list[np.ndarray]):
+        grays = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in frames]
+        self.pairs = []
+        for prev, cur in zip(grays, grays[1:]):
+            to_prev, to_cur = farneback(cur, prev), farneback(prev, cur)
+            self.pairs.append((to_prev, consistent(to_prev, to_cur)))
+
+    def e_warp(self, frames: list[np.ndarray]) -> list[float]:
+        return [warping_error(cur, prev, flow, valid)
+                for (flow, valid), prev, cur in zip(self.pairs, frames, frames[1:])]
+
+
+def stylize_interleaved(frames: list[np.ndarray], style: str, threads: int,
+                        configs: dict[str, TemporalConfig | None]) -> dict[str, tuple[list[np.ndarray], dict]]:
+    """Every variant over the same frames, one Stylizer (one stream state) each, taking turns frame
+    by frame: on a shared machine whose load drifts, each variant then sees the same conditions."""
+    stylizers = {name: Stylizer(style, threads=threads, temporal=c) for name, c in configs.items()}
+    for s in stylizers.values():
+        s.stylize_timed(frames[0])  # warm-up: ORT allocates its buffers on the first call
+        if s.temporal is not None:
+            s.temporal.reset()
+            s.temporal.keyframes = s.temporal.frames = 0
+    outs = {name: [] for name in configs}
+    stages = {name: {} for name in configs}
+    wall = dict.fromkeys(configs, 0.0)
+    for f in frames:
+        for name, s in stylizers.items():
+            t = time.perf_counter()
+            out, timings = s.stylize_timed(f)
+            wall[name] += time.perf_counter() - t
+            outs[name].append(out)
+            for k, v in timings.items():
+                stages[name][k] = stages[name].get(k, 0.0) + v
+    result = {}
+    for name, s in stylizers.items():
+        info = {"fps": len(frames) / wall[name],
+                "ms_per_frame": {k: 1e3 * v / len(frames) for k, v in stages[name].items()},
+                "keyframes": s.temporal.keyframes if s.temporal else len(frames),
+                "notes": s.temporal.notes if s.temporal else []}
+        result[name] = (outs[name], info)
+    return result
+
+
+def style_strength(frames: list[np.ndarray], outputs: dict[str, list[np.ndarray]], style: str,
+                   k: int) -> dict[str, dict[str, float]]:
+    """Mean style/content distances (benchmarks/quality.py) of each variant on k spread frames."""
+    import torch  # noqa: F401  (quality measurement only)
+
+    from benchmarks.quality import Meter, QualityConfig, resolve_styles, spread
+    from export.gatys import style_grams
+    from export.train import read_rgb, resize_long
+    from export.vgg import VGGFeatures
+
+    cfg = QualityConfig()
+    (st,) = resolve_styles((style,), cfg.paintings)
+    meter = Meter(VGGFeatures(cfg.vgg))
+    grams = style_grams(meter.vgg, resize_long(read_rgb(st.painting), st.style_size))
+    idx = spread(len(frames), k)
+    feats = {i: meter.features(frames[i]) for i in idx}
+    result = {"source": {}}
+    for name, outs in {"source": frames, **outputs}.items():
+        d = [meter.distances(outs[i], feats[i], grams) for i in idx]
+        result[name] = {m: float(np.mean([x[m] for x in d])) for m in ("style", "content")}
+    result["frames"] = idx
+    return result
+
+
+def strip(frames: list[np.ndarray], outputs: dict[str, list[np.ndarray]], start: int, count: int = 4) -> np.ndarray:
+    """Rows: source, per-frame, all; columns: ``count`` consecutive frames, then a 2x zoom of the centre of the last."""
+    rows = {"source": frames, "per-frame": outputs["per-frame"], "all": outputs["all"]}
+    h, w = frames[0].shape[:2]
+    scale = min(1.0, 320 / w)
+    cw, ch = round(w * scale), round(h * scale)
+    gap = 4
+    sheet = np.full((len(rows) * (ch + gap) + gap, (count + 1) * (cw + gap) + gap, 3), 24, np.uint8)
+    for r, (name, seq) in enumerate(rows.items()):
+        y = gap + r * (ch + gap)
+        for c in range(count + 1):
+            img = seq[start + min(c, count - 1)]
+            if c == count:  # zoom: the centre of the last frame, 2x, nearest-neighbour (no added blur)
+                img = img[h // 2 - h // 4: h // 2 + h // 4, w // 2 - w // 4: w // 2 + w // 4]
+                cell = cv2.resize(img, (cw, ch), interpolation=cv2.INTER_NEAREST)
+            else:
+                cell = cv2.resize(img, (cw, ch), interpolation=cv2.INTER_AREA)
+            x = gap + c * (cw + gap)
+            sheet[y: y + ch, x: x + cw] = cell
+            label = f"{name} t={start + min(c, count - 1)}" + (" zoom" if c == count else "")
+            for color, thick in (((0, 0, 0), 3), ((255, 255, 255), 1)):
+                cv2.putText(sheet, label, (x + 4, y + 16), cv2.FONT_HERSHEY_SIMPLEX, 0.45, color, thick, cv2.LINE_AA)
+    return sheet
+
+
+def plot(results: dict) -> np.ndarray:
+    """fps (x) vs E_warp ratio (y), one marker per variant and clip; drawn with OpenCV (no matplotlib)."""
+    W, H, m = 720, 440, 60
+    img = np.full((H, W, 3), 255, np.uint8)
+    pts = [(clip, name, v["fps"], v["e_warp_ratio"]) for clip, r in results.items() for name, v in r["variants"].items()]
+    xmax = max(p[2] for p in pts) * 1.15
+    ymax = max(p[3] for p in pts) * 1.15
+
+    def xy(fps: float, ratio: float) -> tuple[int, int]:
+        return int(m + fps / xmax * (W - 2 * m)), int(H - m - ratio / ymax * (H - 2 * m))
+
+    cv2.line(img, (m, H - m), (W - m, H - m), (0, 0, 0), 1)
+    cv2.line(img, (m, H - m), (m, m), (0, 0, 0), 1)
+    cv2.putText(img, "stylizer fps", (W // 2 - 50, H - 15), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
+    cv2.putText(img, "E_warp stylized / source", (5, m - 20), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
+    for tick in np.linspace(0, xmax, 5)[1:]:
+        cv2.putText(img, f"{tick:.2f}", (xy(tick, 0)[0] - 15, H - m + 18), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1)
+    for tick in np.linspace(0, ymax, 5)[1:]:
+        cv2.putText(img, f"{tick:.1f}", (8, xy(0, tick)[1] + 4), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1)
+    target = xy(0, 5.0)[1]
+    cv2.line(img, (m, target), (W - m, target), (0, 0, 200), 1)
+    cv2.putText(img, "target ratio 5", (W - m - 110, target - 5), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 200), 1)
+    colors = [(200, 80, 0), (0, 140, 0), (160, 0, 160), (0, 120, 200)]
+    for ci, clip in enumerate(results):
+        for c, name, fps, ratio in (p for p in pts if p[0] == clip):
+            p = xy(fps, ratio)
+            cv2.circle(img, p, 5, colors[ci % len(colors)], -1)
+            cv2.putText(img, name, (p[0] + 7, p[1] - 4), cv2.FONT_HERSHEY_SIMPLEX, 0.4, colors[ci % len(colors)], 1,
+                        cv2.LINE_AA)
+        cv2.putText(img, clip, (W - m - 150, m + 18 * ci), cv2.FONT_HERSHEY_SIMPLEX, 0.45, colors[ci % len(colors)], 1)
+    return img
+
+
+def bench_clip(path: Path, a: argparse.Namespace, log) -> tuple[dict, dict[str, list[np.ndarray]], list[np.ndarray]]:
+    load_before = os.getloadavg()
+    frames = read_frames(path, a.frames)
+    source_flow = SourceFlow(frames)
+    source_e = float(np.mean(source_flow.e_warp(frames)))
+    log(f"{path.name}: {len(frames)} frames {frames[0].shape[1]}x{frames[0].shape[0]}, "
+        f"source E_warp {source_e:.6f}, load {load_before[0]:.2f}")
+    outputs, rows = {}, {}
+    configs = variants(a.keyframe_interval, a.blend)
+    for name, (outs, info) in stylize_interleaved(frames, a.style, a.threads, configs).items():
+        e = float(np.mean(source_flow.e_warp(outs)))
+        rows[name] = {**info, "e_warp": e, "e_warp_ratio": e / source_e,
+                      "config": asdict(configs[name]) if configs[name] else None}
+        outputs[name] = outs
+        log(f"  {name:10s} {info['fps']:.3f} fps  E_warp {e:.6f} ({e / source_e:.1f}x source)  "
+            f"key frames {info['keyframes']}")
+    base = rows["per-frame"]["fps"]
+    for r in rows.values():
+        r["speedup"] = r["fps"] / base
+    result = {"frames": len(frames), "size": [frames[0].shape[1], frames[0].shape[0]],
+              "source_e_warp": source_e, "variants": rows,
+              "load_before": load_before, "load_after": os.getloadavg()}
+    if a.quality_frames:
+        result["style_strength"] = style_strength(frames, outputs, a.style, a.quality_frames)
+    return result, outputs, frames
+
+
+def report_md(results: dict, a: argparse.Namespace) -> str:
+    lines = [f"# Temporal stage: speed and stability ({a.style}, {a.threads} threads, "
+             f"key-frame interval {a.keyframe_interval}, blend {a.blend})", "",
+             "Generated by `python benchmarks/temporal.py`. fps = Stylizer only (decode/encode excluded). "
+             "E_warp per Lai et al. 2018 with Farneback flow on the source frames and a forward-backward "
+             "occlusion check; values in [0, 1]. Style/content: benchmarks/quality.py distances on sampled "
+             "frames (lower style distance = stronger style).", ""]
+    for clip, r in results.items():
+        la, lb = r["load_before"], r["load_after"]
+        lines += [f"## {clip} ({r['size'][0]}x{r['size'][1]}, first {r['frames']} frames)", "",
+                  f"Source E_warp {r['source_e_warp']:.6f}. Load average before {la[0]:.2f} {la[1]:.2f} {la[2]:.2f}, "
+                  f"after {lb[0]:.2f} {lb[1]:.2f} {lb[2]:.2f}.", "",
+                  "| variant | fps | speed-up | E_warp | ratio to source | key frames | ms/frame by stage |"
+                  + (" d_style | d_content |" if "style_strength" in r else ""),
+                  "|---|---|---|---|---|---|---|" + ("---|---|" if "style_strength" in r else "")]
+        for name, v in r["variants"].items():
+            stages = ", ".join(f"{k} {ms:.0f}" for k, ms in v["ms_per_frame"].items())
+            row = (f"| {name} | {v['fps']:.3f} | {v['speedup']:.2f}x | {v['e_warp']:.6f} | {v['e_warp_ratio']:.2f} | "
+                   f"{v['keyframes']}/{r['frames']} | {stages} |")
+            if "style_strength" in r:
+                s = r["style_strength"][name]
+                row += f" {s['style']:.4f} | {s['content']:.4f} |"
+            lines.append(row)
+        if "style_strength" in r:
+            s = r["style_strength"]["source"]
+            lines.append(f"| (source frames) | | | {r['source_e_warp']:.6f} | 1.00 | | | {s['style']:.4f} | "
+                         f"{s['content']:.4f} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--videos", default="bunny.mp4",
+                   help="clips in ../shared/data/video (or paths), each optionally :FRAMES (default --frames)")
+    p.add_argument("--frames", type=int, default=48)
+    p.add_argument("--style", default="starry")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--keyframe-interval", type=int, default=TemporalConfig().keyframe_interval)
+    p.add_argument("--blend", type=float, default=TemporalConfig().blend, help="stabilisation weight")
+    p.add_argument("--quality-frames", type=int, default=4, help="frames for style strength (0: skip)")
+    p.add_argument("--strip-start", type=int, default=20, help="first frame of the side-by-side strip")
+    p.add_argument("--out", type=Path, default=OUT)
+    a = p.parse_args(argv)
+    results, first = {}, None
+    for spec in a.videos.split(","):
+        name, _, frames_here = spec.partition(":")
+        path = Path(name) if Path(name).is_file() else VIDEOS / name
+        clip_args = argparse.Namespace(**{**vars(a), "frames": int(frames_here or a.frames)})
+        results[path.name], outputs, frames = bench_clip(path, clip_args, print)
+        if first is None:
+            first = (path.stem, frames, outputs)
+    a.out.mkdir(parents=True, exist_ok=True)
+    (a.out / "temporal.json").write_text(json.dumps({"args": {k: str(v) for k, v in vars(a).items()},
+                                                     "clips": results}, indent=2) + "\n")
+    (a.out / "temporal.md").write_text(report_md(results, a) + "\n")
+    cv2.imwrite(str(a.out / "temporal_plot.png"), plot(results))
+    stem, frames, outputs = first
+    start = min(a.strip_start, len(frames) - 4)
+    cv2.imwrite(str(a.out / "temporal_strip.jpg"), cv2.cvtColor(strip(frames, outputs, start), cv2.COLOR_RGB2BGR),
+                [cv2.IMWRITE_JPEG_QUALITY, 90])
+    print(f"wrote {a.out / 'temporal.md'}, temporal.json, temporal_plot.png, temporal_strip.jpg ({stem})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

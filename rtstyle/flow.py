@@ -1,0 +1,93 @@
+"""Optical flow between frames, warping along it, occlusion masks and the warping error.
+
+Convention: ``flow(a, b)`` gives, for every pixel x of ``a``, the displacement
+to its match in ``b``; ``warp(image_b, flow(a, b))`` therefore brings ``b`` onto
+``a``'s pixel grid. Flows are HxWx2 float32 (dx, dy) in pixels.
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+PRESETS = {"ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST, "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
+           "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM}
+
+
+def gray(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """HxWx3 uint8 RGB -> grayscale uint8 at ``size`` = (width, height)."""
+    g = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
+    if (g.shape[1], g.shape[0]) != size:
+        g = cv2.resize(g, size, interpolation=cv2.INTER_AREA)
+    return g
+
+
+class DisFlow:
+    """OpenCV's DIS optical flow (Kroeger et al. 2016): a few ms on a downscaled frame."""
+
+    def __init__(self, preset: str = "ultrafast"):
+        self.dis = cv2.DISOpticalFlow_create(PRESETS[preset])
+
+    def __call__(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return self.dis.calc(a, b, None)
+
+
+def farneback(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Farneback flow on grayscale frames: a different algorithm from the one the pipeline
+    uses, so a metric computed with it does not reward agreeing with the pipeline's own flow."""
+    return cv2.calcOpticalFlowFarneback(a, b, None, 0.5, 4, 15, 3, 5, 1.2, 0)
+
+
+def resize_flow(flow: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Resample a flow field to ``size`` = (width, height), scaling the vectors with it."""
+    h, w = flow.shape[:2]
+    if (w, h) == size:
+        return flow
+    out = cv2.resize(flow, size, interpolation=cv2.INTER_LINEAR)
+    out[..., 0] *= size[0] / w
+    out[..., 1] *= size[1] / h
+    return out
+
+
+def _maps(flow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    h, w = flow.shape[:2]
+    xs, ys = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    return xs + flow[..., 0], ys + flow[..., 1]
+
+
+def warp(image: np.ndarray, flow: np.ndarray, sharp: bool = False) -> np.ndarray:
+    """Sample ``image`` (HxW or HxWxC, any C) at x + flow(x), edges replicated.
+
+    Bilinear, or bicubic with ``sharp``: pictures warped again and again (a stabilised
+    output) would otherwise lose their fine texture to the blur of each bilinear step."""
+    mx, my = _maps(flow)
+    if image.ndim == 2 or image.shape[2] <= 4:
+        return cv2.remap(image, mx, my, cv2.INTER_CUBIC if sharp else cv2.INTER_LINEAR,
+                         borderMode=cv2.BORDER_REPLICATE)
+    # cv2.remap takes at most 4 channels: warp feature maps in groups of 4.
+    parts = [cv2.remap(np.ascontiguousarray(image[..., i : i + 4]), mx, my, cv2.INTER_LINEAR,
+                       borderMode=cv2.BORDER_REPLICATE) for i in range(0, image.shape[2], 4)]
+    return np.concatenate([p if p.ndim == 3 else p[..., None] for p in parts], axis=2)
+
+
+def consistent(forward: np.ndarray, backward: np.ndarray) -> np.ndarray:
+    """Forward-backward check (Sundaram et al. 2010, as in Ruder et al. 2016 and Lai et al. 2018).
+
+    ``forward`` = flow(a, b), ``backward`` = flow(b, a). True where a pixel of ``a`` goes to ``b``
+    and back to itself: not occluded, not at a motion boundary the flow got wrong, not outside ``b``."""
+    back = warp(backward, forward)
+    total = forward + back
+    lhs = (total**2).sum(2)
+    rhs = 0.01 * ((forward**2).sum(2) + (back**2).sum(2)) + 0.5
+    mx, my = _maps(forward)
+    h, w = forward.shape[:2]
+    inside = (mx >= 0) & (mx <= w - 1) & (my >= 0) & (my <= h - 1)  # content entering the frame has no match
+    return (lhs <= rhs) & inside
+
+
+def warping_error(current: np.ndarray, previous: np.ndarray, flow_to_previous: np.ndarray,
+                  valid: np.ndarray) -> float:
+    """Lai et al. 2018: mean squared difference, values in [0, 1], between ``current`` and
+    ``previous`` warped onto it, over the ``valid`` (non-occluded) pixels."""
+    prev_on_cur = warp(previous.astype(np.float32) / 255.0, flow_to_previous)
+    diff = ((current.astype(np.float32) / 255.0 - prev_on_cur) ** 2).mean(2)
+    return float(diff[valid].mean()) if valid.any() else 0.0

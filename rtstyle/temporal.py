@@ -1,0 +1,291 @@
+"""Temporal stage: per-stream state that makes video stylization faster and stable.
+
+Frame-by-frame stylization flickers and repeats work. Three mechanisms, each
+switchable in TemporalConfig and measured by benchmarks/temporal.py:
+
+a. ``reuse``: the network's trunk (1/4 resolution, most of the FLOPs) runs on
+   key frames only; on the others its cached output is warped by optical flow
+   (DIS on small grayscale frames) and only the head runs. A new key frame is
+   taken every ``keyframe_interval`` frames, on a scene cut, or when the flow
+   no longer explains the picture (``rekey_error``).
+b. ``carry_norms``: instance-norm statistics are an EMA over frames instead of
+   being recomputed from each frame alone (rtstyle.models.split); reset on cuts.
+a'. ``propagate`` (with ``reuse``): the head too is skipped where it can be.
+   On non-key frames the key frame's output is warped by flow; only the holes
+   (pixels the forward-backward check rejects: disocclusions, content entering
+   the frame) get the head, run on crops of the warped features around them.
+   The crops are normalised with the key frame's head statistics (the carried
+   statistics of b, frozen), so they match the full frame's colours.
+c. ``stabilize``: the output is blended with the previous output warped by
+   flow, only where a forward-backward check says the pixel is visible in both
+   frames (Ruder et al. 2016), so moving and disoccluded regions do not ghost.
+
+a and b need the trunk/head graphs (NAME.trunk.onnx, NAME.head.onnx beside
+NAME.onnx, written by export/split_export.py); c works with any model.
+State lives here and in the Stylizer that owns it: one instance per stream.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+from collections.abc import Callable
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .engines import Engine, EngineOptions, create_engine
+from .flow import DisFlow, consistent, gray, resize_flow, warp
+MECHANISMS = ("reuse", "propagate", "norms", "stabilize")
+# The half graphs' extra I/O (rtstyle.models.split): carried instance-norm statistics.
+STATS_PREV, MOMENTUM, STATS = "stats_prev", "momentum", "stats"
+# Propagation runs the head on TILE x TILE feature tiles, each with MARGIN more on every side.
+TILE, MARGIN = 12, 3
+# Longer than any half's statistics: slicing in the graph takes what it needs. Only
+# used on a stream's first call (momentum 0), after which the graph's own output is fed back.
+FIRST_STATS = np.zeros((1, 2, 8192), np.float32)
+
+
+@dataclass(frozen=True)
+class TemporalConfig:
+    reuse: bool = True  # a: trunk on key frames, warped features in between
+    keyframe_interval: int = 4  # at most this many frames per key frame
+    rekey_error: float = 0.05  # fraction of pixels the flow from the key frame cannot explain: take a key frame
+    propagate: bool = True  # a': warp the key frame's output, run the head only on the holes
+    max_holes: float = 0.5  # fraction of the frame in hole crops above which the whole head runs
+    carry_norms: bool = True  # b: EMA of instance-norm statistics
+    norm_momentum: float = 0.5  # weight of the previous statistics
+    stabilize: bool = True  # c: blend with the flow-warped previous output
+    blend: float = 0.85  # weight of the warped previous output on consistent pixels
+    match_error: float = 0.05  # source frames differing more than this after warping are not blended
+    flow_scale: float = 0.5  # flow is computed on frames downscaled by this
+    flow_preset: str = "fast"
+    cut_threshold: float = 0.15  # mean |gray difference| in [0, 1] of thumbnails: a scene cut
+
+    def __post_init__(self) -> None:
+        if self.keyframe_interval < 1:
+            raise ValueError("--keyframe-interval must be at least 1")
+        for name in ("norm_momentum", "blend"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ValueError(f"{name} must be in [0, 1)")
+        if not 0.0 < self.flow_scale <= 1.0:
+            raise ValueError("flow_scale must be in (0, 1]")
+
+    @property
+    def enabled(self) -> bool:
+        return self.reuse or self.carry_norms or self.stabilize
+
+    @property
+    def propagating(self) -> bool:
+        return self.reuse and self.propagate
+
+    @classmethod
+    def only(cls, mechanisms: tuple[str, ...] | list[str], **kw) -> TemporalConfig:
+        """The config with exactly ``mechanisms`` (names from MECHANISMS) switched on."""
+        unknown = set(mechanisms) - set(MECHANISMS)
+        if unknown:
+            raise ValueError(f"unknown temporal mechanism {sorted(unknown)[0]!r}; choose from {', '.join(MECHANISMS)}")
+        return cls(reuse="reuse" in mechanisms or "propagate" in mechanisms, propagate="propagate" in mechanisms,
+                   carry_norms="norms" in mechanisms, stabilize="stabilize" in mechanisms, **kw)
+
+
+def split_paths(model_path: str | Path) -> tuple[Path, Path]:
+    """Where the trunk and head graphs of a model file live: beside it, NAME.trunk.onnx / NAME.head.onnx."""
+    p = Path(model_path)
+    return p.with_name(p.stem + ".trunk.onnx"), p.with_name(p.stem + ".head.onnx")
+
+
+class Half:
+    """One half graph (trunk or head) and the norm statistics carried across its calls."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        self.stats: np.ndarray | None = None
+
+    def __call__(self, x: np.ndarray, momentum: float) -> np.ndarray:
+        prev = FIRST_STATS if self.stats is None else self.stats
+        if self.stats is None:
+            momentum = 0.0
+        out = self.engine.run_feeds({self.engine.inputs[0]: x, STATS_PREV: prev,
+                                     MOMENTUM: np.array([momentum], np.float32)})
+        self.stats = out[STATS]
+        return out[self.engine.outputs[0]]
+
+    def frozen(self, x: np.ndarray) -> np.ndarray:
+        """Run normalised with the stored statistics (momentum 1), leaving them as they are."""
+        out = self.engine.run_feeds({self.engine.inputs[0]: x, STATS_PREV: self.stats,
+                                     MOMENTUM: np.ones(1, np.float32)})
+        return out[self.engine.outputs[0]]
+
+
+class TemporalStage:
+    """Stylizes the frames of one stream in order; call ``reset()`` when the stream jumps."""
+
+    def __init__(self, config: TemporalConfig, full: Callable[[np.ndarray], np.ndarray],
+                 split: tuple[Engine, Engine] | None):
+        """``full``: the model's own batch -> batch inference (any model, e.g. an arbitrary-style
+        network with its cached style encoding); ``split``: its trunk and head engines, if any."""
+        self.notes: list[str] = []
+        if split is None and (config.reuse or config.carry_norms):
+            self.notes.append("no trunk/head graphs for this model (export/split_export.py writes them): "
+                              "feature reuse and carried norm statistics are off")
+            config = replace(config, reuse=False, carry_norms=False)
+        self.config = config
+        self.full = full
+        self.trunk, self.head = (Half(split[0]), Half(split[1])) if split else (None, None)
+        self.flow = DisFlow(config.flow_preset)
+        self.keyframes = 0  # trunk runs so far (key frames), for reports
+        self.frames = 0
+        self.reset()
+
+    def reset(self) -> None:
+        self.shape: tuple[int, ...] | None = None
+        self.prev_gray = self.prev_thumb = self.prev_out = None
+        self.key_gray = self.key_features = self.key_out = None
+        self.since_key = 0
+        for half in (self.trunk, self.head):
+            if half is not None:
+                half.stats = None
+
+    def __call__(self, frame: np.ndarray, batch: np.ndarray) -> tuple[np.ndarray, dict[str, float]]:
+        """Network-size frame (HxWx3 uint8) and its batch -> (stylized 1x3xHxW float, {stage: s})."""
+        cfg = self.config
+        t0 = time.perf_counter()
+        h, w = frame.shape[:2]
+        if self.shape != frame.shape:
+            self.reset()
+            self.shape = frame.shape
+        g = gray(frame, (max(8, round(w * cfg.flow_scale)), max(8, round(h * cfg.flow_scale))))
+        thumb = cv2.resize(g, (32, max(1, round(32 * h / w))), interpolation=cv2.INTER_AREA).astype(np.float32)
+        if self.prev_thumb is not None and np.abs(thumb - self.prev_thumb).mean() / 255.0 > cfg.cut_threshold:
+            self.reset()
+            self.shape = frame.shape
+        self.prev_thumb = thumb
+        timings = {"flow": time.perf_counter() - t0}
+
+        out = self._network(batch, g, h, w, timings)
+
+        if cfg.stabilize:
+            out = self._stabilize(out, g, timings)
+        self.prev_gray = g
+        self.frames += 1
+        return out, timings
+
+    def _network(self, batch: np.ndarray, g: np.ndarray, h: int, w: int, timings: dict[str, float]) -> np.ndarray:
+        cfg = self.config
+        momentum = cfg.norm_momentum if cfg.carry_norms else 0.0
+        if not (cfg.reuse or cfg.carry_norms):
+            return self.full(batch)
+        if not cfg.reuse:
+            self.keyframes += 1
+            return self.head(self.trunk(batch, momentum), momentum)[..., :h, :w]
+        features = None
+        if self.key_features is not None and self.since_key < cfg.keyframe_interval:
+            t = time.perf_counter()
+            to_key = self.flow(g, self.key_gray)
+            matched = self._matches(g, self.key_gray, to_key)
+            # Motion the flow cannot follow (a fast limb, a zoom) would smear: only the trunk can redo it.
+            if 1.0 - matched.mean() <= cfg.rekey_error:
+                valid = consistent(to_key, self.flow(self.key_gray, g)) & matched if cfg.propagating else None
+                timings["flow"] += time.perf_counter() - t
+                fh, fw = self.key_features.shape[:2]
+                features = warp(self.key_features, resize_flow(to_key, (fw, fh)))
+                out = self._propagate(features, to_key, valid, h, w) if valid is not None else None
+                if out is not None:
+                    self.since_key += 1
+                    return out
+                features = np.ascontiguousarray(features.transpose(2, 0, 1)[None])
+            else:
+                timings["flow"] += time.perf_counter() - t
+        if features is None:
+            features = self.trunk(batch, momentum)
+            self.key_features = np.ascontiguousarray(features[0].transpose(1, 2, 0))
+            self.key_gray, self.since_key = g, 0
+            self.keyframes += 1
+            self.since_key += 1
+            out = self.head(features, momentum)[..., :h, :w]
+            self.key_out = np.ascontiguousarray(out[0].transpose(1, 2, 0))
+            return out
+        self.since_key += 1
+        return self.head(features, momentum)[..., :h, :w]
+
+    def _propagate(self, features: np.ndarray, to_key: np.ndarray, valid: np.ndarray, h: int, w: int
+                   ) -> np.ndarray | None:
+        """The key frame's output warped to this frame, with the head run on crops around the holes.
+
+        ``features``: the key features warped to this frame (HxWxC). None when the holes
+        cover too much of the frame for crops to pay off: the caller then runs the whole head."""
+        fh, fw = features.shape[:2]
+        # Specks of a pixel or two are flow noise, not disocclusions: the warped output is right there.
+        invalid = cv2.morphologyEx((~valid).astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+        holes = cv2.resize(invalid.astype(np.float32), (fw, fh), interpolation=cv2.INTER_AREA) > 0.01
+        tile, size = TILE, TILE + 2 * MARGIN
+        if min(fh, fw) < size:
+            return None
+        tiles = hole_tiles(holes, tile, MARGIN)
+        if len(tiles) * size * size > self.config.max_holes * fw * fh:
+            return None
+        image = warp(self.key_out, resize_flow(to_key, (w, h)), sharp=True)
+        if tiles:
+            fresh = image.copy()
+            crops = np.stack([features[cy: cy + size, cx: cx + size] for _, _, cy, cx in tiles]).transpose(0, 3, 1, 2)
+            outs = self.head.frozen(np.ascontiguousarray(crops)).transpose(0, 2, 3, 1)
+            for (ty, tx, cy, cx), out in zip(tiles, outs):
+                y0, x0 = 4 * ty, 4 * tx
+                y1, x1 = min(h, 4 * (ty + tile)), min(w, 4 * (tx + tile))
+                fresh[y0:y1, x0:x1] = out[y0 - 4 * cy: y1 - 4 * cy, x0 - 4 * cx: x1 - 4 * cx]
+            # Fresh pixels exactly where the warp has no source, with a soft edge against the warped ones.
+            mask = cv2.GaussianBlur(cv2.resize(invalid.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR),
+                                    (5, 5), 0)
+            image += mask[..., None] * (fresh - image)
+        return np.ascontiguousarray(image.transpose(2, 0, 1)[None])
+
+    def _matches(self, g: np.ndarray, other: np.ndarray, to_other: np.ndarray) -> np.ndarray:
+        """Where ``other`` warped onto ``g`` matches it. Where the source frames do not match
+        (lighting, motion the flow missed), their stylized pictures will not either: no reuse, no ghost."""
+        return np.abs(g.astype(np.float32) - warp(other, to_other)) <= self.config.match_error * 255
+
+    def _stabilize(self, out: np.ndarray, g: np.ndarray, timings: dict[str, float]) -> np.ndarray:
+        t = time.perf_counter()
+        image = np.ascontiguousarray(out[0].transpose(1, 2, 0))
+        if self.prev_out is not None:
+            to_prev, from_prev = self.flow(g, self.prev_gray), self.flow(self.prev_gray, g)
+            valid = (consistent(to_prev, from_prev) & self._matches(g, self.prev_gray, to_prev)).astype(np.float32)
+            h, w = image.shape[:2]
+            # A slightly blurred mask: no visible seam where blending starts.
+            mask = cv2.GaussianBlur(cv2.resize(valid, (w, h), interpolation=cv2.INTER_LINEAR), (5, 5), 0)
+            previous = warp(self.prev_out, resize_flow(to_prev, (w, h)), sharp=True)
+            weight = (self.config.blend * mask)[..., None]
+            image = image + weight * (previous - image)
+        self.prev_out = image
+        timings["stabilize"] = time.perf_counter() - t
+        return np.ascontiguousarray(image.transpose(2, 0, 1)[None])
+
+
+def hole_tiles(holes: np.ndarray, tile: int, margin: int) -> list[tuple[int, int, int, int]]:
+    """Top-left corners of the tiles holding a hole, and of their crops: [(ty, tx, cy, cx)].
+
+    Holes are thin and scattered (frame borders, object outlines): one box around them
+    would cover most of the frame, so the map is cut in ``tile`` x ``tile`` tiles. Each
+    busy tile gets a crop of the same size, ``tile + 2 * margin`` (the head's reach and its
+    reflection padding), moved inward at the map's edges, where the network pads exactly
+    as the crop does; equal crops run as one batch. The map must be at least that size."""
+    fh, fw = holes.shape
+    size = tile + 2 * margin
+    out = []
+    for ty in range(0, fh, tile):
+        for tx in range(0, fw, tile):
+            if holes[ty: ty + tile, tx: tx + tile].any():
+                out.append((ty, tx, min(max(0, ty - margin), fh - size), min(max(0, tx - margin), fw - size)))
+    return out
+
+
+def make_stage(config: TemporalConfig, full: Callable[[np.ndarray], np.ndarray], model_path: str | Path, engine: str,
+               options: EngineOptions) -> TemporalStage:
+    """The temporal stage for a model, with its trunk/head graphs when they exist beside it."""
+    split = None
+    if config.reuse or config.carry_norms:
+        paths = split_paths(model_path)
+        if all(p.is_file() for p in paths):
+            split = tuple(create_engine(engine, p, options) for p in paths)
+    return TemporalStage(config, full, split)

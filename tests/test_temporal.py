@@ -1,0 +1,276 @@
+"""The temporal stage on real frames: split graphs, carried statistics, flow, key frames,
+cuts, stabilisation, and `rtstyle video --temporal` end to end. Tiny sizes keep it cheap."""
+from __future__ import annotations
+
+import shutil
+from dataclasses import replace
+
+import cv2
+import numpy as np
+import pytest
+
+from rtstyle.cli import main
+from rtstyle.engines import EngineOptions, create_engine
+from rtstyle.flow import DisFlow, consistent, gray, warp, warping_error
+from rtstyle.pipeline import Frame
+from rtstyle.registry import builtin_styles
+from rtstyle.sources import VideoSource
+from rtstyle.stylizer import Stylizer
+from rtstyle.temporal import FIRST_STATS, MECHANISMS, MOMENTUM, STATS, STATS_PREV, TemporalConfig, split_paths
+
+SIZE = (128, 72)  # bunny downscaled 5x: the network and the flow at a test's budget
+
+
+def clip(path, n, size=SIZE, start=0):
+    frames = []
+    with VideoSource(path) as source:
+        for item in source:
+            if isinstance(item, Frame):
+                if item.index >= start:
+                    frames.append(cv2.resize(item.image, size, interpolation=cv2.INTER_AREA))
+                if len(frames) == n:
+                    break
+    return frames
+
+
+@pytest.fixture(scope="module")
+def frames(bunny):
+    return clip(bunny, 12)
+
+
+@pytest.fixture(scope="module")
+def halves():
+    path = builtin_styles()["starry"].path
+    opts = EngineOptions(threads=1)
+    return [create_engine("onnxruntime", p, opts) for p in (path, *split_paths(path))]
+
+
+def run_half(engine, x, prev=FIRST_STATS, momentum=0.0):
+    return engine.run_feeds({engine.inputs[0]: x, STATS_PREV: prev, MOMENTUM: np.array([momentum], np.float32)})
+
+
+def batch(frame):
+    return np.ascontiguousarray(frame.transpose(2, 0, 1)[None], dtype=np.float32) / 255
+
+
+def test_every_builtin_style_ships_its_halves():
+    for style in builtin_styles().values():
+        assert all(p.is_file() for p in split_paths(style.path)), style.name
+
+
+def test_trunk_then_head_is_the_full_network(frames, halves):
+    full, trunk, head = halves
+    x = batch(frames[0][:, :101])  # odd width: the head's output is cropped back by the caller
+    features = run_half(trunk, x)["features"]
+    assert features.shape == (1, 128, 18, 26)
+    out = run_half(head, features)["stylized"][..., :72, :101]
+    assert np.abs(out - full.run(x)).max() < 2e-3
+
+
+def test_carried_statistics_blend_with_the_previous_frame(frames, cockatoo_frame, halves):
+    _, trunk, _ = halves
+    a, b = batch(frames[0]), batch(cockatoo_frame)
+    sa, sb = run_half(trunk, a)[STATS], run_half(trunk, b)[STATS]
+    assert sa.shape == (1, 2, 1504) and np.abs(sa - sb).mean() > 1e-3  # different pictures, different stats
+    np.testing.assert_allclose(run_half(trunk, b, sa, 1.0)[STATS], sa, rtol=1e-5, atol=1e-6)
+    # Only the first norm's statistics are a plain blend: later ones see the blended features.
+    half = run_half(trunk, b, sa, 0.5)[STATS][:, :, :32]
+    np.testing.assert_allclose(half, (sa + sb)[:, :, :32] / 2, rtol=1e-4, atol=1e-5)
+
+
+@pytest.fixture(scope="module")
+def cockatoo_frame(shared):
+    return clip(shared / "data/video/cockatoo.mp4", 1)[0]
+
+
+def test_dis_flow_undoes_a_known_shift(frames):
+    g = gray(frames[0], SIZE)
+    shifted = np.roll(g, 3, axis=1)  # content moves 3 px right
+    flow = DisFlow("medium")(shifted, g)  # shifted -> original: about -3 px in x
+    inner = (slice(8, -8), slice(8, -8))
+    assert np.median(flow[inner][..., 0]) == pytest.approx(-3, abs=0.5)
+    assert np.abs(warp(g, flow)[inner].astype(int) - shifted[inner]).mean() < 4
+
+
+def test_occlusion_check_and_warping_error(frames):
+    g0, g1 = gray(frames[0], SIZE), gray(frames[1], SIZE)
+    dis = DisFlow("medium")
+    to0, to1 = dis(g1, g0), dis(g0, g1)
+    valid = consistent(to0, to1)
+    assert valid.mean() > 0.8
+    assert warping_error(frames[1], frames[1], np.zeros_like(to0), valid) == 0.0
+    e = warping_error(frames[1], frames[0], to0, valid)
+    noisy = np.clip(frames[0].astype(int) + np.random.default_rng(0).integers(-40, 40, frames[0].shape), 0, 255)
+    assert 0 < e < warping_error(frames[1], noisy.astype(np.uint8), to0, valid)
+    # A flow that sends every pixel 1000 px away cannot come back: everything is occluded.
+    assert not consistent(to0 + 1000, to1).any()
+
+
+def e_warp(outs, source):
+    dis = DisFlow("medium")
+    errors = []
+    for (p, c), (sp, sc) in zip(zip(outs, outs[1:]), zip(source, source[1:])):
+        gp, gc = gray(sp, SIZE), gray(sc, SIZE)
+        to_prev = dis(gc, gp)
+        errors.append(warping_error(c, p, to_prev, consistent(to_prev, dis(gp, gc))))
+    return float(np.mean(errors))
+
+
+@pytest.fixture(scope="module")
+def per_frame(frames):
+    s = Stylizer("starry", threads=1)
+    return [s.stylize(f) for f in frames]
+
+
+def test_all_mechanisms_flicker_less_and_skip_the_trunk(frames, per_frame):
+    s = Stylizer("starry", threads=1, temporal=TemporalConfig(keyframe_interval=4))
+    outs, stages = [], set()
+    for f in frames:
+        out, timings = s.stylize_timed(f)
+        outs.append(out)
+        stages |= set(timings)
+    assert {"flow", "stabilize", "inference"} <= stages
+    assert s.temporal.keyframes <= 4 < len(frames)  # every 4th frame at most (no cut in these 12)
+    assert e_warp(outs, frames) < 0.5 * e_warp(per_frame, frames)
+    # Still the style: close to what the network makes of each frame, far from the photo.
+    for out, ref, src in zip(outs, per_frame, frames):
+        assert np.abs(out.astype(int) - ref).mean() < 0.5 * np.abs(out.astype(int) - src).mean()
+
+
+@pytest.mark.parametrize("mechanism", MECHANISMS)
+def test_each_mechanism_alone_runs_and_stays_close_to_per_frame(frames, per_frame, mechanism):
+    s = Stylizer("starry", threads=1, temporal=TemporalConfig.only([mechanism]))
+    outs = [s.stylize(f) for f in frames[:6]]
+    assert s.temporal.notes == []
+    assert all(o.shape == f.shape for o, f in zip(outs, frames))
+    assert np.abs(np.array(outs, int) - per_frame[:6]).mean() < 25
+    if mechanism == "reuse":
+        assert s.temporal.keyframes < 6
+
+
+def test_a_scene_cut_takes_a_new_key_frame_and_forgets_the_past(frames, cockatoo_frame):
+    s = Stylizer("starry", threads=1, temporal=TemporalConfig(keyframe_interval=100))
+    for f in frames[:3]:
+        s.stylize(f)
+    assert s.temporal.keyframes == 1
+    cut = s.stylize(cockatoo_frame)
+    assert 2 <= s.temporal.keyframes <= 4  # every 6th frame, or when the flow cannot explain the motion
+    # Nothing of the bunny is blended into the first frame after the cut.
+    fresh = Stylizer("starry", threads=1).stylize(cockatoo_frame)
+    assert np.abs(cut.astype(int) - fresh).mean() < 3
+
+
+def test_a_model_without_halves_keeps_only_stabilisation(tmp_path, frames):
+    model = tmp_path / "mine.onnx"
+    shutil.copy(builtin_styles()["starry"].path, model)
+    s = Stylizer(model=model, threads=1, temporal=TemporalConfig())
+    assert s.temporal.config.stabilize and not (s.temporal.config.reuse or s.temporal.config.carry_norms)
+    assert "no trunk/head graphs" in s.temporal.notes[0]
+    assert s.stylize(frames[0]).shape == frames[0].shape
+
+
+def test_bad_temporal_settings_are_value_errors():
+    with pytest.raises(ValueError, match="keyframe-interval"):
+        TemporalConfig(keyframe_interval=0)
+    with pytest.raises(ValueError, match="unknown temporal mechanism 'speed'"):
+        TemporalConfig.only(["speed"])
+    with pytest.raises(ValueError, match="blend"):
+        replace(TemporalConfig(), blend=1.5)
+
+
+def test_video_cli_with_temporal_keeps_every_frame(bunny, tmp_path, capfd):
+    out = tmp_path / "t.mp4"
+    # the first 240 frames are the whole clip: scaled to 96 px it is a few seconds
+    assert main(["video", str(bunny), str(out), "--max-size", "96", "--keyframe-interval", "3", "--quiet"]) == 0
+    with VideoSource(out) as src:
+        n = sum(isinstance(i, Frame) for i in src)
+    assert n == 240
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--keyframe-interval", "0"], "--keyframe-interval must be at least 1"),
+    (["--temporal-mechanisms", "reuse,warp"], "unknown temporal mechanism 'warp'"),
+])
+def test_video_cli_rejects_bad_temporal_flags(bunny, tmp_path, capfd, args, message):
+    assert main(["video", str(bunny), str(tmp_path / "x.mp4"), *args]) == 1
+    err = capfd.readouterr().err
+    assert err.startswith(f"rtstyle: error: {message}") and err.count("\n") == 1
+    assert not (tmp_path / "x.mp4").exists()
+
+
+def test_head_on_a_crop_with_frozen_statistics_matches_the_full_head(frames, halves):
+    """Why propagation can run the head on crops only: normalised with the full frame's
+    statistics, a crop's inside (beyond the margin) is the full head's output."""
+    _, trunk, head = halves
+    from rtstyle.temporal import Half
+
+    half = Half(head)
+    features = run_half(trunk, batch(frames[0]))["features"]  # 1x128x18x32
+    full = half(features, 0.0)
+    x0, y0, x1, y1 = 10, 4, 22, 14
+    crop = half.frozen(np.ascontiguousarray(features[..., y0:y1, x0:x1]))
+    inner = (slice(4 * 3, 4 * (y1 - y0 - 3)), slice(4 * 3, 4 * (x1 - x0 - 3)))
+    np.testing.assert_allclose(crop[0][:, inner[0], inner[1]],
+                               full[0][:, 4 * y0:4 * y1, 4 * x0:4 * x1][:, inner[0], inner[1]], atol=2e-3)
+    # Without the frozen statistics the crop would normalise differently (the reason for them).
+    own = run_half(head, np.ascontiguousarray(features[..., y0:y1, x0:x1]))["stylized"]
+    assert np.abs(own[0][:, inner[0], inner[1]] - crop[0][:, inner[0], inner[1]]).mean() > 5e-3
+
+
+def test_hole_tiles_cover_every_hole_with_equal_crops_inside_the_map():
+    from rtstyle.temporal import hole_tiles
+
+    holes = np.zeros((90, 160), bool)
+    holes[:, :2] = True  # content entering at the left edge
+    holes[40:50, 100:110] = True  # a disocclusion
+    tiles = hole_tiles(holes, tile=12, margin=3)
+    covered = np.zeros_like(holes)
+    for ty, tx, cy, cx in tiles:
+        covered[ty: ty + 12, tx: tx + 12] = True
+        assert 0 <= cy <= ty and cy + 18 >= min(90, ty + 12) and cy + 18 <= 90  # the crop holds its tile
+        assert 0 <= cx <= tx and cx + 18 >= min(160, tx + 12) and cx + 18 <= 160
+    assert covered[holes].all()
+    assert covered.mean() < 0.25
+    assert hole_tiles(np.zeros((90, 160), bool), 12, 3) == []
+
+
+def test_propagation_runs_the_trunk_on_key_frames_only_and_keeps_the_style(frames, per_frame):
+    s = Stylizer("starry", threads=1, temporal=TemporalConfig.only(["propagate"], keyframe_interval=6))
+    outs = [s.stylize(f) for f in frames]
+    assert 2 <= s.temporal.keyframes <= 4  # every 6th frame, or when the flow cannot explain the motion
+    # (Alone it does not reduce flicker measurably: key frames jump. benchmarks/temporal.py measures it.)
+    for out, ref, src in zip(outs, per_frame, frames):
+        assert np.abs(out.astype(int) - ref).mean() < 0.5 * np.abs(out.astype(int) - src).mean()
+
+
+def test_torch_engine_runs_the_halves_like_onnxruntime(frames):
+    """The split exists for every engine: the torch engine rebuilds each half from its ONNX file."""
+    outs = {}
+    for engine in ("onnxruntime", "torch"):
+        s = Stylizer("starry", engine=engine, threads=1, temporal=TemporalConfig(keyframe_interval=3))
+        outs[engine] = np.array([s.stylize(f) for f in frames[:5]], int)
+        assert s.temporal.notes == [] and s.temporal.keyframes == 2
+    assert np.abs(outs["torch"] - outs["onnxruntime"]).mean() < 1.0
+
+
+TEMPORAL_ONLY = """
+import sys
+import numpy as np
+from rtstyle.stylizer import Stylizer
+from rtstyle.temporal import TemporalConfig
+s = Stylizer(style="starry", engine="onnxruntime", threads=1, temporal=TemporalConfig())
+rng = np.random.default_rng(0)
+frame = rng.integers(0, 255, (48, 64, 3), dtype=np.uint8)
+for _ in range(3):
+    s.stylize(frame)
+heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "onnx", "rtstyle_export"))
+assert not heavy and s.temporal.keyframes == 1, (heavy, s.temporal.keyframes)
+"""
+
+
+def test_the_temporal_stage_does_not_import_torch():
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", TEMPORAL_ONLY], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
