@@ -236,9 +236,10 @@ def test_colours_survive_decode_and_encode(tmp_path, color):
     assert got["color"] == color
     with VideoSource(out) as source:
         for frame, reference in zip(source, written):
-            # Two H.264 generations cost ~2.5 here; a wrong matrix (601 vs 709) costs ~7, and a
-            # range mix-up stretches or squeezes every value by 14%.
-            assert np.abs(frame.image.astype(np.int16) - reference).mean() < 3.5
+            # Two H.264 generations cost ~2.5-3.5 here (3.51 seen once in a full run: swscale's SIMD
+            # path varies with buffer alignment); a wrong matrix (601 vs 709) costs ~7, and a range
+            # mix-up stretches or squeezes every value by 14%.
+            assert np.abs(frame.image.astype(np.int16) - reference).mean() < 4.5
 
 
 def run_and_interrupt(bunny: Path, out: Path, presses: int) -> tuple[int, str]:
