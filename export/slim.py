@@ -153,7 +153,7 @@ class Distiller(Trainer):
         return {"pth": pth, "onnx": onnx_path, "card": card}
 
 
-def parse_args(argv: list[str] | None = None) -> tuple[DistillConfig, bool]:
+def parse_args(argv: list[str] | None = None) -> tuple[DistillConfig, dict[str, bool]]:
     p = argparse.ArgumentParser(prog="python -m export.slim", description="Distil a slim student of a built-in style.")
     d = DistillConfig("", "")
     p.add_argument("--style", required=True, help="built-in style whose full network is the teacher")
@@ -168,21 +168,25 @@ def parse_args(argv: list[str] | None = None) -> tuple[DistillConfig, bool]:
     p.add_argument("--bf16", action="store_true", help="bfloat16 autocast (fast on CPUs with AVX-512 BF16/AMX)")
     p.add_argument("--channels-last", action="store_true")
     p.add_argument("--resume", action="store_true", help="continue from OUT/NAME.slim/checkpoint.pt")
+    p.add_argument("--export-only", action="store_true",
+                   help="write the outputs from the last checkpoint without training further")
     a = p.parse_args(argv)
-    resume = a.resume
-    return DistillConfig(**{k: v for k, v in vars(a).items() if k != "resume"}), resume
+    flags = {"resume": a.resume, "export_only": a.export_only}
+    return DistillConfig(**{k: v for k, v in vars(a).items() if k not in flags}), flags
 
 
 def main(argv: list[str] | None = None) -> int:
-    cfg, resume = parse_args(argv)
+    cfg, flags = parse_args(argv)
     try:
         trainer = Distiller(cfg)
     except (OSError, ValueError) as e:
         raise SystemExit(f"export.slim: error: {e}") from None
-    if resume and trainer.checkpoint_path.exists():
+    if (flags["resume"] or flags["export_only"]) and trainer.checkpoint_path.exists():
         trainer.load_checkpoint()
-        print(f"resumed {cfg.name} at step {trainer.step}")
-    final = trainer.fit()
+        print(f"loaded {cfg.name} at step {trainer.step}")
+    elif flags["export_only"]:
+        raise SystemExit(f"export.slim: error: no checkpoint at {trainer.checkpoint_path}")
+    final = trainer.final_losses() if flags["export_only"] else trainer.fit()
     for kind, path in trainer.write_outputs(final).items():
         print(f"{kind}: {path}")
     return 0

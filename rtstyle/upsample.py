@@ -26,10 +26,6 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-# ITU-R BT.601 luma weights for RGB: the guide is what the eye reads edges from.
-_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
-
-
 @dataclass(frozen=True)
 class GuidedUpsample:
     """Fast guided filter settings. ``radius`` is in output (full-resolution) pixels; ``eps`` is the
@@ -71,8 +67,11 @@ def _as_float(img: np.ndarray) -> np.ndarray:
     return img.astype(np.float32, copy=False)
 
 
-def _luma(img: np.ndarray) -> np.ndarray:
-    return img @ _LUMA if img.ndim == 3 else img
+def _gray(rgb: np.ndarray) -> np.ndarray:
+    """HxWx3 RGB (uint8 or float in [0, 1]) -> HxW float32 luma in [0, 1] (OpenCV's BT.601 weights)."""
+    if rgb.dtype == np.uint8:
+        return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32) * np.float32(1 / 255)
+    return cv2.cvtColor(rgb.astype(np.float32, copy=False), cv2.COLOR_RGB2GRAY)
 
 
 def _box(x: np.ndarray, r: int) -> np.ndarray:
@@ -91,7 +90,7 @@ def guided_upsample(small: np.ndarray, guide: np.ndarray, radius: int = 8, eps: 
     if h > H or w > W:
         raise ValueError(f"the stylized image ({w}x{h}) is larger than the frame ({W}x{H})")
     p = _as_float(small)
-    I_full = _luma(_as_float(guide))
+    I_full = _gray(guide)
     # The low-resolution guide is the frame as the network saw it: area-downscaled.
     I = I_full if (h, w) == (H, W) else cv2.resize(I_full, (w, h), interpolation=cv2.INTER_AREA)
     r = max(1, round(radius * min(w / W, h / H)))
@@ -103,10 +102,14 @@ def guided_upsample(small: np.ndarray, guide: np.ndarray, radius: int = 8, eps: 
     b = mean_p - a * mean_I[..., None]
     # Averaging a and b over the windows that cover each pixel makes them smooth: safe to upsample bilinearly.
     A, B = _box(a, r), _box(b, r)
+    if small.dtype == np.uint8:
+        # Scale to 0-255 at low resolution, where it is cheap; cv2.add then rounds and saturates to uint8.
+        A *= 255.0
+        B *= 255.0
     if (h, w) != (H, W):
         A = cv2.resize(A, (W, H), interpolation=cv2.INTER_LINEAR)
         B = cv2.resize(B, (W, H), interpolation=cv2.INTER_LINEAR)
-    q = A * I_full[..., None] + B
+    q = cv2.multiply(A, cv2.merge([I_full] * A.shape[2]))
     if small.dtype == np.uint8:
-        return np.clip(q * 255.0 + 0.5, 0, 255).astype(np.uint8)
-    return np.clip(q, 0.0, 1.0).astype(small.dtype, copy=False)
+        return cv2.add(q, B, dtype=cv2.CV_8U)
+    return np.clip(q + B, 0.0, 1.0).astype(small.dtype, copy=False)
