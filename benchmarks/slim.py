@@ -40,7 +40,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from benchmarks.fps import conv_gflop  # noqa: E402
-from benchmarks.quality import SHARED, Meter, fit_cell, put_label, resolve_styles  # noqa: E402
+from benchmarks.quality import SHARED, Meter, fit_cell, put_label, resolve_styles, spread  # noqa: E402
 from export.gatys import style_grams  # noqa: E402
 from export.train import read_rgb, resize_long  # noqa: E402
 from export.vgg import VGGFeatures  # noqa: E402
@@ -62,6 +62,7 @@ class SlimBenchConfig:
     runs: int = 5
     threads: int = 0  # ONNX Runtime intra-op threads; 0: all cores
     sheet_photos: int = 4
+    max_photos: int = 0  # 0: every eval photo; else that many, spread over the sorted list
     upsample: GuidedUpsample = field(default_factory=GuidedUpsample)
     vgg: str = str(SHARED / "weights/vgg16_features.pth")
     photos: Path = SHARED / "data/content/eval"
@@ -72,13 +73,13 @@ def stylize(engine: Engine, image: np.ndarray) -> np.ndarray:
     return from_batch(engine.run(to_batch(image)))
 
 
-def median_ms(fn, runs: int) -> float:
+def median_ms(fn, runs: int, clock=time.perf_counter) -> float:
     fn()  # warm-up: allocations, kernel selection
     times = []
     for _ in range(runs):
-        t = time.perf_counter()
+        t = clock()
         fn()
-        times.append(time.perf_counter() - t)
+        times.append(clock() - t)
     return round(float(np.median(times)) * 1e3, 2)
 
 
@@ -92,16 +93,26 @@ def gradient(img: np.ndarray) -> np.ndarray:
 
 
 def speed(full: Engine, student: Engine, cfg: SlimBenchConfig, frame: np.ndarray) -> dict:
+    """Wall-clock ms with the configured threads, and single-thread CPU ms: on a shared machine the
+    latter hardly moves with the load, so the ratios stay meaningful."""
     out: dict = {}
+    one = EngineOptions(threads=1)
     for tag, engine in (("full", full), ("student", student)):
+        single = create_engine("onnxruntime", engine.model_path, one)
         for w, h in (FULL, HALF):
             img = cv2.resize(frame, (w, h), interpolation=cv2.INTER_AREA)
             out[f"{tag}_ms_{w}x{h}"] = median_ms(lambda: engine.run(to_batch(img)), cfg.runs)
+            out[f"{tag}_cpu_ms_{w}x{h}"] = median_ms(lambda: single.run(to_batch(img)), cfg.runs, time.process_time)
             out[f"{tag}_gflop_{w}x{h}"] = round(conv_gflop(engine.model_path, w, h), 2)
     big = cv2.resize(frame, FULL, interpolation=cv2.INTER_AREA)
     out["student_half_guided_ms_640x480"] = median_ms(
         lambda: cfg.upsample(stylize(student, downscale(big, 0.5)), big), cfg.runs)
+    out["student_half_guided_cpu_ms_640x480"] = median_ms(
+        lambda: cfg.upsample(stylize(single, downscale(big, 0.5)), big), cfg.runs, time.process_time)
     out["speedup_student_640x480"] = round(out["full_ms_640x480"] / out["student_ms_640x480"], 2)
+    out["cpu_speedup_student_640x480"] = round(out["full_cpu_ms_640x480"] / out["student_cpu_ms_640x480"], 2)
+    out["cpu_speedup_student_half_guided_640x480"] = round(
+        out["full_cpu_ms_640x480"] / out["student_half_guided_cpu_ms_640x480"], 2)
     out["speedup_student_half_guided_640x480"] = round(out["full_ms_640x480"] / out["student_half_guided_ms_640x480"], 2)
     return out
 
@@ -111,6 +122,7 @@ def upsampler_speed(frame: np.ndarray, cfg: SlimBenchConfig) -> dict:
     small = downscale(big, 0.5)
     runs = max(cfg.runs, 20)  # tens of ms: more runs for a stable median
     return {"guided_ms_320x240_to_640x480": median_ms(lambda: cfg.upsample(small, big), runs),
+            "guided_cpu_ms_320x240_to_640x480": median_ms(lambda: cfg.upsample(small, big), runs, time.process_time),
             "bilinear_ms_320x240_to_640x480": median_ms(lambda: bilinear_upsample(small, big), runs),
             "downscale_ms_640x480_to_320x240": median_ms(lambda: downscale(big, 0.5), runs)}
 
@@ -164,12 +176,14 @@ def run(cfg: SlimBenchConfig, log=print) -> dict:
         raise ValueError("no built-in style ships a slim student (rtstyle/styles/NAME.slim.onnx)")
     opts = EngineOptions(threads=cfg.threads)
     photo_paths = sorted(cfg.photos.glob("*.jpg"))
+    if cfg.max_photos:
+        photo_paths = [photo_paths[i] for i in spread(len(photo_paths), cfg.max_photos)]
     photos = [resize_long(read_rgb(p), cfg.size) for p in photo_paths]
     meter = Meter(VGGFeatures(cfg.vgg))
     report: dict = {"config": {**asdict(cfg), "vgg": Path(cfg.vgg).name, "photos": str(cfg.photos.name),
                                "paintings": cfg.paintings.name},
                     "machine": {"cpus": os.cpu_count(), "load_before": load_before},
-                    "upsampler": upsampler_speed(photos[0], cfg), "styles": {}}
+                    "n_photos": len(photos), "upsampler": upsampler_speed(photos[0], cfg), "styles": {}}
     log(f"upsampler: {report['upsampler']}")
     for name, style in zip(names, resolve_styles(names, cfg.paintings)):
         model = installed[name]
@@ -195,22 +209,29 @@ def markdown(report: dict) -> str:
     lines = ["# Slim students and guided upsampling vs the full networks", "",
              f"`python benchmarks/slim.py` on {m['cpus']} cores, load average {m['load_before'][0]:.2f} before, "
              f"{m['load_after'][0]:.2f} after (shared machine: latencies scale with it). ONNX Runtime fp32, "
-             f"median of {report['config']['runs']} runs. Quality on the {report['config']['photos']} photos at long "
+             f"median of {report['config']['runs']} runs. Quality on {report['n_photos']} {report['config']['photos']} photos at long "
              f"side {report['config']['size']}; distances as in benchmarks/quality.py; \"vs full\" is relative to "
              f"the full network's mean (bar: within {BAR:.0%}).", "",
-             f"Upsampling 320x240 -> 640x480: guided filter {up['guided_ms_320x240_to_640x480']} ms, bilinear "
+             f"Upsampling 320x240 -> 640x480: guided filter {up['guided_ms_320x240_to_640x480']} ms "
+             f"({up['guided_cpu_ms_320x240_to_640x480']} CPU ms), bilinear "
              f"{up['bilinear_ms_320x240_to_640x480']} ms (area downscale 640x480 -> 320x240: "
              f"{up['downscale_ms_640x480_to_320x240']} ms). Guided settings: {report['config']['upsample']}.", "",
              "## Speed", "",
-             "| style | full 640x480 ms (GFLOP) | student 640x480 ms (GFLOP) | full 320x240 ms | student 320x240 ms "
-             "| student half + guided -> 640x480 ms | speed-up (student, half + guided) |",
-             "|---|---|---|---|---|---|---|"]
+             "Wall ms with all cores (what a user sees, inflated by the load), and in brackets the single-thread "
+             "CPU ms (load-robust; the speed-ups use these).", "",
+             "| style | GFLOP full / student (640x480) | full 640x480 | student 640x480 | full 320x240 "
+             "| student 320x240 | student half + guided -> 640x480 | CPU speed-up: student, half + guided |",
+             "|---|---|---|---|---|---|---|---|"]
     for name, e in report["styles"].items():
         s = e["speed"]
-        lines.append(f"| {name} | {s['full_ms_640x480']} ({s['full_gflop_640x480']}) | {s['student_ms_640x480']} "
-                     f"({s['student_gflop_640x480']}) | {s['full_ms_320x240']} | {s['student_ms_320x240']} | "
-                     f"{s['student_half_guided_ms_640x480']} | {s['speedup_student_640x480']}x, "
-                     f"{s['speedup_student_half_guided_640x480']}x |")
+
+        def cell(tag: str, size: str) -> str:
+            return f"{s[f'{tag}_ms_{size}']} ({s[f'{tag}_cpu_ms_{size}']})"
+
+        lines.append(f"| {name} | {s['full_gflop_640x480']} / {s['student_gflop_640x480']} | "
+                     f"{cell('full', '640x480')} | {cell('student', '640x480')} | {cell('full', '320x240')} | "
+                     f"{cell('student', '320x240')} | {cell('student_half_guided', '640x480')} | "
+                     f"{s['cpu_speedup_student_640x480']}x, {s['cpu_speedup_student_half_guided_640x480']}x |")
     lines += ["", "## Quality", "",
               "| style | variant | style dist | vs full | content dist | vs full | edge strength | MAD to student "
               "| within 15% |", "|---|---|---|---|---|---|---|---|---|"]
@@ -232,11 +253,12 @@ def parse_args(argv: list[str] | None = None) -> SlimBenchConfig:
     p.add_argument("--size", type=int, default=d.size)
     p.add_argument("--runs", type=int, default=d.runs)
     p.add_argument("--threads", type=int, default=d.threads)
+    p.add_argument("--max-photos", type=int, default=d.max_photos, help="0: all eval photos")
     p.add_argument("--radius", type=int, default=d.upsample.radius)
     p.add_argument("--eps", type=float, default=d.upsample.eps)
     a = p.parse_args(argv)
     return SlimBenchConfig(tuple(s for s in a.styles.split(",") if s), a.size, a.runs, a.threads,
-                           upsample=GuidedUpsample(a.radius, a.eps))
+                           max_photos=a.max_photos, upsample=GuidedUpsample(a.radius, a.eps))
 
 
 def main(argv: list[str] | None = None) -> int:
