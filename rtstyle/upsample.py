@@ -9,9 +9,17 @@ arXiv:1505.00996, 2015) fits ``a`` and ``b`` at the low resolution, where the
 stylized output lives, upsamples only those smooth coefficients, and applies
 them to the full-resolution frame, whose edges thereby reappear in the output.
 
+That re-synthesis also smooths away the brush strokes, which are texture of
+the output, not of the frame (measured: the style distance rises well above
+bilinear's). So the default mode, ``detail``, keeps the bilinear upsample of
+the stylized output, strokes and all, and adds only what downscaling removed
+from the frame, ``I_full - up(I_small)``, scaled by the guided filter's local
+slope ``a``: edges return where the output follows the frame, and nowhere
+else. ``guided`` gives the classic output.
+
 The guide is the frame's luma: one guide channel keeps the per-pixel work to a
-few box filters (cv2.boxFilter, O(1) per pixel whatever the radius) and leaves
-the style's colours to ``b``. Pure numpy + OpenCV, no opencv-contrib.
+few box filters (cv2.boxFilter, O(1) per pixel whatever the radius). Pure
+numpy + OpenCV, no opencv-contrib.
 
 How a preset uses it::
 
@@ -26,6 +34,11 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+# "detail": bilinear + the frame's lost detail scaled by the local guided-filter slope (keeps the style's texture);
+# "guided": the classic fast guided filter output (re-synthesises the output from the frame: smoother strokes).
+MODES = ("detail", "guided")
+
+
 @dataclass(frozen=True)
 class GuidedUpsample:
     """Fast guided filter settings. ``radius`` is in output (full-resolution) pixels; ``eps`` is the
@@ -34,9 +47,10 @@ class GuidedUpsample:
 
     radius: int = 8
     eps: float = 1e-3
+    mode: str = "detail"
 
     def __call__(self, small: np.ndarray, guide: np.ndarray) -> np.ndarray:
-        return guided_upsample(small, guide, self.radius, self.eps)
+        return guided_upsample(small, guide, self.radius, self.eps, self.mode)
 
 
 def internal_size(width: int, height: int, scale: float) -> tuple[int, int]:
@@ -79,7 +93,8 @@ def _box(x: np.ndarray, r: int) -> np.ndarray:
     return cv2.boxFilter(x, -1, (2 * r + 1, 2 * r + 1), normalize=True, borderType=cv2.BORDER_REFLECT)
 
 
-def guided_upsample(small: np.ndarray, guide: np.ndarray, radius: int = 8, eps: float = 1e-3) -> np.ndarray:
+def guided_upsample(small: np.ndarray, guide: np.ndarray, radius: int = 8, eps: float = 1e-3,
+                    mode: str = "detail") -> np.ndarray:
     """Upsample ``small`` (hxwx3, uint8 or float in [0, 1]) to ``guide``'s size (HxWx3 RGB frame), steered
     by the guide's edges. Returns the dtype of ``small``. Any sizes, odd ones included; ``small`` may be as
     large as the guide (then this is the plain guided filter)."""
@@ -89,6 +104,8 @@ def guided_upsample(small: np.ndarray, guide: np.ndarray, radius: int = 8, eps: 
     H, W = guide.shape[:2]
     if h > H or w > W:
         raise ValueError(f"the stylized image ({w}x{h}) is larger than the frame ({W}x{H})")
+    if mode not in MODES:
+        raise ValueError(f"unknown guided upsampling mode {mode!r}; choose from {', '.join(MODES)}")
     p = _as_float(small)
     I_full = _gray(guide)
     # The low-resolution guide is the frame as the network saw it: area-downscaled.
@@ -99,17 +116,24 @@ def guided_upsample(small: np.ndarray, guide: np.ndarray, radius: int = 8, eps: 
     mean_p = _box(p, r)
     cov_Ip = _box(p * I[..., None], r) - mean_p * mean_I[..., None]
     a = cov_Ip / (var_I[..., None] + np.float32(eps))
-    b = mean_p - a * mean_I[..., None]
-    # Averaging a and b over the windows that cover each pixel makes them smooth: safe to upsample bilinearly.
-    A, B = _box(a, r), _box(b, r)
+    # Averaging a (and b) over the windows that cover each pixel makes them smooth: safe to upsample bilinearly.
+    A = _box(a, r)
+    scale = np.float32(255.0 if small.dtype == np.uint8 else 1.0)  # applied at low resolution, where it is cheap
+    A *= scale
+    if mode == "detail":
+        if (h, w) == (H, W):
+            return small.copy()  # nothing was lost, nothing to restore: exactly the identity
+        # Bilinear keeps every brush stroke of the small output; the frame's detail that downscaling removed
+        # (I_full - up(I)) is added where the output follows the guide locally (slope A), so edges sharpen.
+        base = cv2.resize(p * scale, (W, H), interpolation=cv2.INTER_LINEAR)
+        lost = I_full - cv2.resize(I, (W, H), interpolation=cv2.INTER_LINEAR)
+        q = cv2.multiply(cv2.resize(A, (W, H), interpolation=cv2.INTER_LINEAR), cv2.merge([lost] * A.shape[2]))
+    else:  # "guided": He & Sun's output, q = A * I + B, the output is re-synthesised from the frame
+        base = _box(mean_p - a * mean_I[..., None], r) * scale
+        if (h, w) != (H, W):
+            A = cv2.resize(A, (W, H), interpolation=cv2.INTER_LINEAR)
+            base = cv2.resize(base, (W, H), interpolation=cv2.INTER_LINEAR)
+        q = cv2.multiply(A, cv2.merge([I_full] * A.shape[2]))
     if small.dtype == np.uint8:
-        # Scale to 0-255 at low resolution, where it is cheap; cv2.add then rounds and saturates to uint8.
-        A *= 255.0
-        B *= 255.0
-    if (h, w) != (H, W):
-        A = cv2.resize(A, (W, H), interpolation=cv2.INTER_LINEAR)
-        B = cv2.resize(B, (W, H), interpolation=cv2.INTER_LINEAR)
-    q = cv2.multiply(A, cv2.merge([I_full] * A.shape[2]))
-    if small.dtype == np.uint8:
-        return cv2.add(q, B, dtype=cv2.CV_8U)
-    return np.clip(q + B, 0.0, 1.0).astype(small.dtype, copy=False)
+        return cv2.add(q, base, dtype=cv2.CV_8U)  # rounds and saturates
+    return np.clip(q + base, 0.0, 1.0).astype(small.dtype, copy=False)

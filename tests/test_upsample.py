@@ -33,13 +33,15 @@ def test_guided_restores_edges_that_bilinear_blurs(eval_photos):
     assert small.shape == (120, 160, 3)
     edges = strong_edges(full)
     truth = edge_strength(full, edges)
-    bil, gui = bilinear_upsample(small, full), guided_upsample(small, full, radius=4, eps=1e-4)
-    assert bil.shape == gui.shape == full.shape and gui.dtype == np.uint8
-    # Measured 0.66 (bilinear) vs 0.99 (guided) of the photo's own edge strength at 640x480.
-    assert edge_strength(bil, edges) < 0.8 * truth
-    assert edge_strength(gui, edges) > 0.9 * truth
+    bil = bilinear_upsample(small, full)
     err = lambda x: np.abs(x.astype(np.int16) - full).mean()  # noqa: E731
-    assert err(gui) < 0.7 * err(bil)
+    # Measured at 640x480: bilinear keeps 0.66 of the photo's own edge strength, the guided filter 0.99.
+    assert edge_strength(bil, edges) < 0.8 * truth
+    for mode in ("detail", "guided"):
+        gui = guided_upsample(small, full, radius=4, eps=1e-4, mode=mode)
+        assert gui.shape == full.shape and gui.dtype == np.uint8
+        assert edge_strength(gui, edges) > 0.9 * truth, mode
+        assert err(gui) < 0.7 * err(bil), mode
 
 
 @pytest.mark.parametrize("size,small_size", [((333, 247), (167, 124)), ((97, 61), (31, 20)), ((640, 480), (213, 160))])
@@ -55,13 +57,16 @@ def test_odd_sizes_and_any_ratio(eval_photos, size, small_size):
 
 def test_exact_where_it_should_be(eval_photos):
     full = photo(eval_photos[2], (160, 120))
-    # Guide == input at full resolution: with a vanishing eps the filter is the identity (a = 1, b = 0).
+    # Guide == input at full resolution: with a vanishing eps the classic filter is the identity (a = 1, b = 0).
     same = np.repeat(cv2.cvtColor(full, cv2.COLOR_RGB2GRAY)[..., None], 3, axis=2).astype(np.float32) / 255
-    out = guided_upsample(same, full, radius=3, eps=1e-9)
+    out = guided_upsample(same, full, radius=3, eps=1e-9, mode="guided")
     assert np.abs(out - same).max() < 1e-3
+    # Detail transfer at scale 1 has nothing to restore: any image comes back bit for bit.
+    assert np.array_equal(guided_upsample(full[::-1].copy(), full), full[::-1])
     # A flat stylized image stays flat whatever the guide's edges (a = 0, b = the colour).
     flat = np.full((60, 80, 3), (200, 40, 90), np.uint8)
-    assert np.array_equal(guided_upsample(flat, full), np.broadcast_to(flat[:1, :1], full.shape))
+    for mode in ("detail", "guided"):
+        assert np.array_equal(guided_upsample(flat, full, mode=mode), np.broadcast_to(flat[:1, :1], full.shape))
     # Float in, float out, in [0, 1].
     f = guided_upsample(full[::2, ::2].astype(np.float32) / 255, full)
     assert f.dtype == np.float32 and 0.0 <= f.min() and f.max() <= 1.0
@@ -73,6 +78,8 @@ def test_bad_input_is_a_value_error(eval_photos):
         guided_upsample(cv2.resize(full, (128, 96)), full)
     with pytest.raises(ValueError, match="expected"):
         guided_upsample(full[..., 0], full)
+    with pytest.raises(ValueError, match="unknown guided upsampling mode"):
+        guided_upsample(full[::2, ::2], full, mode="bicubic")
     with pytest.raises(ValueError, match="internal scale"):
         internal_size(640, 480, 0.0)
     assert internal_size(641, 481, 0.5) == (320, 240)  # round half to even: 320.5 -> 320
