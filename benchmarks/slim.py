@@ -52,7 +52,7 @@ from rtstyle.upsample import GuidedUpsample, bilinear_upsample, downscale  # noq
 RESULTS = ROOT / "benchmarks/results"
 FULL, HALF = (640, 480), (320, 240)
 BAR = 0.15  # issue 7: the fast preset's distances within 15% of the full network's
-VARIANTS = ("full", "student", "student_half_guided", "student_half_bilinear")
+VARIANTS = ("full", "student", "student_half_guided", "student_half_bilinear", "student_half_guided_classic")
 
 
 @dataclass(frozen=True)
@@ -134,7 +134,9 @@ def quality(full: Engine, student: Engine, cfg: SlimBenchConfig, meter: Meter, g
         student_small = stylize(student, small)
         out = {"full": stylize(full, photo), "student": stylize(student, photo),
                "student_half_guided": cfg.upsample(student_small, photo),
-               "student_half_bilinear": bilinear_upsample(student_small, photo)}
+               "student_half_bilinear": bilinear_upsample(student_small, photo),
+               "student_half_guided_classic": GuidedUpsample(cfg.upsample.radius, cfg.upsample.eps, "guided")(
+                   student_small, photo)}
         feats = meter.features(photo)
         edges = edge_mask(photo)
         ref_edge = float(gradient(out["student"])[edges].mean())
@@ -161,7 +163,7 @@ def sheet(photos: list[np.ndarray], images: dict, n: int, cell: int = 240, gap: 
     for c, name in enumerate(columns):
         put_label(canvas, name, gap + c * step + 4, band - 8, 0.6)
     for r in range(n):
-        row = [photos[r], *(images[k][r] for k in VARIANTS)]
+        row = [photos[r], *(images[k][r] for k in VARIANTS[: len(columns) - 1])]
         for c, img in enumerate(row):
             y, x = band + r * step, gap + c * step
             canvas[y : y + cell, x : x + cell] = fit_cell(img, cell, 32)

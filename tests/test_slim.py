@@ -24,8 +24,8 @@ from rtstyle_export.vgg import VGGFeatures
 OPTS = EngineOptions(threads=1)  # shared, oversubscribed cores: more threads only spin-wait
 STUDENTS = sorted(name for name, s in builtin_styles().items() if s.slim_path)
 # Mean absolute difference (0-255) between student and teacher on the first eval photo at 320 px: measured
-# per style with benchmarks/slim.py's stylize path (see test_student_stays_close_to_its_teacher), with margin.
-MAX_MAD = {"starry": 20.0, "wave": 20.0, "scream": 20.0, "composition": 20.0}
+# per style (same path as the test), with about 30% margin.
+MAX_MAD = {"starry": 20.0, "wave": 18.0, "scream": 20.0, "composition": 20.0}  # measured 15.3, 14.2
 
 
 def photo(path: Path, long_side: int) -> np.ndarray:
