@@ -122,6 +122,8 @@ def drop_rows_after(log_path: Path, step: int) -> None:
 
 
 class Trainer:
+    columns = ("loss", "content", "style", "tv")  # the keys of losses(), logged in this order
+
     def __init__(self, cfg: TrainConfig, vgg: VGGFeatures | None = None):
         """``vgg``: an already loaded loss network to share (it is frozen, so sharing is safe)."""
         self.cfg = cfg
@@ -217,17 +219,17 @@ class Trainer:
         with open(log_path, "w" if new_log else "a", newline="") as f:
             writer = csv.writer(f)
             if new_log:
-                writer.writerow(["step", "loss", "content", "style", "tv", "elapsed_s"])
+                writer.writerow(["step", *self.columns, "elapsed_s"])
             window: list[dict[str, float]] = []
             while self.step < cfg.steps:
                 window.append(self.train_step())
                 if self.step % cfg.log_every == 0 or self.step == cfg.steps:
                     avg = {k: sum(w[k] for w in window) / len(window) for k in window[0]}
-                    writer.writerow([self.step, *(f"{avg[k]:.5f}" for k in ("loss", "content", "style", "tv")),
+                    writer.writerow([self.step, *(f"{avg[k]:.5f}" for k in self.columns),
                                      f"{self.elapsed():.1f}"])
                     f.flush()
-                    log(f"step {self.step}/{cfg.steps} loss {avg['loss']:.4f} content {avg['content']:.4f} "
-                        f"style {avg['style']:.4f} ({self.elapsed():.0f}s)")
+                    log(f"step {self.step}/{cfg.steps} " + " ".join(f"{k} {avg[k]:.4f}" for k in self.columns)
+                        + f" ({self.elapsed():.0f}s)")
                     window = []
                 if self.step % cfg.checkpoint_every == 0:
                     self.save_checkpoint()
@@ -240,7 +242,7 @@ class Trainer:
         """Mean of the last ``rows`` logged rows: a single batch's loss is too noisy to report."""
         with open(self.dir / "losses.csv") as f:
             data = list(csv.DictReader(f))[-rows:]
-        return {k: round(sum(float(r[k]) for r in data) / len(data), 5) for k in ("loss", "content", "style", "tv")}
+        return {k: round(sum(float(r[k]) for r in data) / len(data), 5) for k in self.columns}
 
     def write_outputs(self, final: dict[str, float]) -> dict[str, Path]:
         cfg = self.cfg

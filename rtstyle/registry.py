@@ -12,6 +12,9 @@ from importlib import resources
 from pathlib import Path
 
 
+SLIM_SUFFIX = ".slim.onnx"
+
+
 @dataclass(frozen=True)
 class StyleModel:
     name: str
@@ -22,6 +25,13 @@ class StyleModel:
     def title(self) -> str:
         c = self.card
         return f"{c['painting']} ({c['artist']}, {c['year']})" if "painting" in c else self.name
+
+    @property
+    def slim_path(self) -> Path | None:
+        """The distilled slim student shipped beside this network (``NAME.slim.onnx``), if any: several
+        times cheaper, for the fast presets. No card of its own (it would register as a style)."""
+        path = self.path.with_suffix(SLIM_SUFFIX)
+        return path if path.is_file() else None
 
 
 def builtin_dir() -> Path:

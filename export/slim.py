@@ -1,0 +1,196 @@
+"""Distil a slim student from a built-in style's full network.
+
+    python -m export.slim --style starry --data ../shared/data/content/train \
+        --vgg ../shared/weights/vgg16_features.pth --width 16 --blocks 3 --steps 1500 --threads 1 --bf16
+
+The teacher is the shipped ``rtstyle/styles/NAME.onnx`` (its weights read back
+into PyTorch); the student is the same TransformerNet, narrower and/or with
+fewer residual blocks. The loss is the student's output against the teacher's
+on random content crops (relative squared error: needs no VGG backward, and
+the teacher already carries the style) plus a small perceptual term, the
+relative distance of early VGG features (relu1_2, relu2_2), that keeps the
+strokes' texture crisp where a pixel loss alone would blur them.
+
+Runs, checkpoints (exact resume) and the CSV loss log are those of
+export/train.py's Trainer, which this subclasses. When done:
+``OUT/NAME/NAME.slim.pth`` and ``NAME.slim.onnx`` (FP16 weights, the student's
+shape and distillation settings in the ONNX metadata). Ship the ONNX beside
+the teacher as ``rtstyle/styles/NAME.slim.onnx``: the registry finds it there.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import onnx
+import torch
+
+from rtstyle.engines.torch_eager import state_dict_from_onnx
+from rtstyle.models.johnson import TransformerNet, config_of
+from rtstyle.registry import resolve_model
+
+from .onnx_export import export_onnx
+from .train import CropSampler, Trainer
+from .vgg import VGGFeatures, relative_sq
+
+PERCEPTUAL_LAYERS = ("relu1_2", "relu2_2")
+
+
+@dataclass
+class DistillConfig:
+    style: str  # a built-in style: the teacher
+    data: str
+    vgg: str | None = None
+    out: str = "runs"
+    steps: int = 1500
+    batch: int = 4
+    crop: int = 128
+    width: int = 16
+    blocks: int = 3
+    pixel_weight: float = 1.0
+    perceptual_weight: float = 0.1
+    lr: float = 2e-3
+    lr_final: float = 0.05  # cosine decay to this fraction of lr at the last step
+    bf16: bool = False
+    channels_last: bool = False
+    threads: int = 0
+    seed: int = 0
+    checkpoint_every: int = 100
+    snapshot_every: int = 500
+    clip_factor: float = 3.0
+    log_every: int = 10
+
+    @property
+    def name(self) -> str:
+        return f"{self.style}.slim"
+
+
+def load_teacher(style: str) -> tuple[TransformerNet, Path]:
+    path = resolve_model(style=style).path
+    state = state_dict_from_onnx(path)
+    net = TransformerNet(**config_of(state))
+    net.load_state_dict(state)
+    return net.eval().requires_grad_(False), path
+
+
+class Distiller(Trainer):
+    columns = ("loss", "pixel", "perceptual")
+
+    def __init__(self, cfg: DistillConfig, vgg: VGGFeatures | None = None):
+        # Trainer's own __init__ builds a painting's Gram targets, which distillation has no use for.
+        self.cfg = cfg
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+        torch.manual_seed(cfg.seed)
+        self.dir = Path(cfg.out) / cfg.name
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.teacher, self.teacher_path = load_teacher(cfg.style)
+        self.net = TransformerNet(cfg.width, cfg.blocks)
+        self.vgg = vgg if vgg is not None else VGGFeatures(cfg.vgg, layers=PERCEPTUAL_LAYERS)
+        self.fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
+        for m in (self.net, self.teacher, self.vgg):
+            m.to(memory_format=self.fmt)
+        self.opt = torch.optim.Adam(self.net.parameters(), lr=cfg.lr)
+        self.data = CropSampler(cfg.data, cfg.crop, cfg.seed)
+        self.step = 0
+        self.grad_ema = 0.0
+        self.started = time.perf_counter()
+        self.elapsed_before = 0.0
+
+    def lr_at(self, step: int) -> float:
+        """Cosine from lr to lr * lr_final: a function of the step alone, so a resumed run follows it exactly."""
+        cfg = self.cfg
+        t = min(step / max(cfg.steps, 1), 1.0)
+        return cfg.lr * (cfg.lr_final + (1 - cfg.lr_final) * 0.5 * (1 + math.cos(math.pi * t)))
+
+    def train_step(self) -> dict[str, float]:
+        for group in self.opt.param_groups:
+            group["lr"] = self.lr_at(self.step)
+        return super().train_step()
+
+    def losses(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        cfg = self.cfg
+        x = x.contiguous(memory_format=self.fmt)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
+            with torch.no_grad():
+                target = self.teacher(x)  # eval mode: clamped to [0, 1], what users see
+                feats_t = self.vgg(target)
+            y = self.net(x)
+            feats_y = self.vgg(y) if cfg.perceptual_weight else {}
+        pixel = relative_sq(y, target).mean()
+        perceptual = (torch.stack([relative_sq(feats_y[k], feats_t[k]).mean() for k in PERCEPTUAL_LAYERS]).mean()
+                      if cfg.perceptual_weight else torch.zeros(()))
+        total = cfg.pixel_weight * pixel + cfg.perceptual_weight * perceptual
+        return {"loss": total, "pixel": pixel, "perceptual": perceptual}
+
+    def write_outputs(self, final: dict[str, float]) -> dict[str, Path]:
+        cfg = self.cfg
+        self.net.eval()
+        pth = self.dir / f"{cfg.name}.pth"
+        torch.save(self.net.state_dict(), pth)
+        onnx_path = export_onnx(self.net, self.dir / f"{cfg.name}.onnx", fp16_weights=True)
+        info = {
+            "teacher": self.teacher_path.name,
+            "teacher_sha256": hashlib.sha256(self.teacher_path.read_bytes()).hexdigest()[:16],
+            "architecture": {"type": "johnson", "width": cfg.width, "blocks": cfg.blocks},
+            "distillation": {k: v for k, v in asdict(cfg).items() if k not in ("out", "vgg", "data")},
+            "data": Path(cfg.data).name,
+            "training_seconds": round(self.elapsed()),
+            "final_losses": final,
+        }
+        # The card lives inside the ONNX file: a NAME.slim.json beside the styles would register a style.
+        model = onnx.load(str(onnx_path))
+        entry = model.metadata_props.add()
+        entry.key, entry.value = "rtstyle_slim", json.dumps(info)
+        onnx.save(model, str(onnx_path))
+        card = self.dir / f"{cfg.name}.json"
+        card.write_text(json.dumps(info, indent=2) + "\n")
+        return {"pth": pth, "onnx": onnx_path, "card": card}
+
+
+def parse_args(argv: list[str] | None = None) -> tuple[DistillConfig, dict[str, bool]]:
+    p = argparse.ArgumentParser(prog="python -m export.slim", description="Distil a slim student of a built-in style.")
+    d = DistillConfig("", "")
+    p.add_argument("--style", required=True, help="built-in style whose full network is the teacher")
+    p.add_argument("--data", required=True, help="folder of content photos")
+    p.add_argument("--vgg", default=None, help="VGG16 features state dict (default: $RTSTYLE_VGG16, else torchvision)")
+    p.add_argument("--out", default=d.out, help="runs folder (default: %(default)s)")
+    for name in ("steps", "batch", "crop", "width", "blocks", "threads", "seed", "checkpoint_every",
+                 "snapshot_every", "log_every"):
+        p.add_argument("--" + name.replace("_", "-"), type=int, default=getattr(d, name))
+    for name in ("pixel_weight", "perceptual_weight", "lr", "lr_final", "clip_factor"):
+        p.add_argument("--" + name.replace("_", "-"), type=float, default=getattr(d, name))
+    p.add_argument("--bf16", action="store_true", help="bfloat16 autocast (fast on CPUs with AVX-512 BF16/AMX)")
+    p.add_argument("--channels-last", action="store_true")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/NAME.slim/checkpoint.pt")
+    p.add_argument("--export-only", action="store_true",
+                   help="write the outputs from the last checkpoint without training further")
+    a = p.parse_args(argv)
+    flags = {"resume": a.resume, "export_only": a.export_only}
+    return DistillConfig(**{k: v for k, v in vars(a).items() if k not in flags}), flags
+
+
+def main(argv: list[str] | None = None) -> int:
+    cfg, flags = parse_args(argv)
+    try:
+        trainer = Distiller(cfg)
+    except (OSError, ValueError) as e:
+        raise SystemExit(f"export.slim: error: {e}") from None
+    if (flags["resume"] or flags["export_only"]) and trainer.checkpoint_path.exists():
+        trainer.load_checkpoint()
+        print(f"loaded {cfg.name} at step {trainer.step}")
+    elif flags["export_only"]:
+        raise SystemExit(f"export.slim: error: no checkpoint at {trainer.checkpoint_path}")
+    final = trainer.final_losses() if flags["export_only"] else trainer.fit()
+    for kind, path in trainer.write_outputs(final).items():
+        print(f"{kind}: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
