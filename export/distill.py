@@ -23,9 +23,9 @@ samplers' RNG). Losses go to OUT/losses.csv; OUT/student.pth at the end.
 from __future__ import annotations
 
 import argparse
-import csv
 import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -35,7 +35,7 @@ import torch.nn.functional as F
 from rtstyle.models.stytr2 import StyTr2, find_official, load_official
 from rtstyle.models.stytr2_student import STYLE_SIZE, StudentConfig, StyTr2Student
 
-from .train import IMAGE_EXTS, CropSampler, drop_rows_after, read_rgb, to_tensor
+from .train import IMAGE_EXTS, CropSampler, fit_logged, print_now, read_rgb, to_tensor
 from .vgg import STYLE_LAYERS, VGGFeatures, relative_sq
 
 CONTENT_LAYERS = ("relu3_3", "relu4_3")
@@ -245,32 +245,8 @@ class Distiller:
         self.step += 1
         return {key: float(v.detach()) for key, v in parts.items()}
 
-    def fit(self, log=print) -> None:
-        cfg = self.cfg
-        log_path = self.dir / "losses.csv"
-        new_log = not log_path.exists() or self.step == 0
-        if not new_log:
-            drop_rows_after(log_path, self.step)
-        with open(log_path, "w" if new_log else "a", newline="") as f:
-            writer = csv.writer(f)
-            if new_log:
-                writer.writerow(["step", *self.loss_names, "elapsed_s"])
-            window: list[dict[str, float]] = []
-            while self.step < cfg.steps:
-                window.append(self.train_step())
-                if self.step % cfg.log_every == 0 or self.step == cfg.steps:
-                    avg = {key: sum(w[key] for w in window) / len(window) for key in self.loss_names}
-                    writer.writerow([self.step, *(f"{avg[key]:.5f}" for key in self.loss_names),
-                                     f"{self.elapsed():.1f}"])
-                    f.flush()
-                    log(f"step {self.step}/{cfg.steps} " + " ".join(f"{key} {avg[key]:.4f}" for key in self.loss_names)
-                        + f" ({self.elapsed():.0f}s)", flush=True)
-                    window = []
-                if self.step % cfg.checkpoint_every == 0:
-                    self.save_checkpoint()
-                if self.step % cfg.snapshot_every == 0:
-                    torch.save(self.net.state_dict(), self.dir / f"student_{self.step:06d}.pth")
-        self.save_checkpoint()
+    def fit(self, log: Callable[[str], None] = print_now) -> None:
+        fit_logged(self, self.loss_names, "student", log)
         torch.save(self.net.state_dict(), self.dir / "student.pth")
 
 

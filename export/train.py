@@ -15,6 +15,7 @@ import csv
 import json
 import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -76,6 +77,43 @@ def resize_long(img: np.ndarray, long_side: int) -> np.ndarray:
     s = long_side / max(h, w)
     return cv2.resize(img, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA)
 
+
+
+def print_now(message: str) -> None:
+    print(message, flush=True)  # background runs log to files: don't hold lines in a buffer
+
+
+def fit_logged(run, columns: tuple[str, ...], snapshot: str, log: Callable[[str], None] = print_now) -> None:
+    """The loop every trainer here shares: step until ``run.cfg.steps``, a CSV log that a resumed
+    run continues without duplicated rows, checkpoints, and ``{snapshot}_STEP.pth`` snapshots (a
+    late divergence cannot erase a good model).
+
+    ``run`` has ``cfg`` (steps, log_every, checkpoint_every, snapshot_every), ``dir``, ``step``,
+    ``net``, ``train_step() -> {loss name: value}``, ``elapsed()`` and ``save_checkpoint()``."""
+    cfg = run.cfg
+    log_path = run.dir / "losses.csv"
+    new_log = not log_path.exists() or run.step == 0
+    if not new_log:
+        drop_rows_after(log_path, run.step)
+    with open(log_path, "w" if new_log else "a", newline="") as f:
+        writer = csv.writer(f)
+        if new_log:
+            writer.writerow(["step", *columns, "elapsed_s"])
+        window: list[dict[str, float]] = []
+        while run.step < cfg.steps:
+            window.append(run.train_step())
+            if run.step % cfg.log_every == 0 or run.step == cfg.steps:
+                avg = {k: sum(w[k] for w in window) / len(window) for k in columns}
+                writer.writerow([run.step, *(f"{avg[k]:.5f}" for k in columns), f"{run.elapsed():.1f}"])
+                f.flush()
+                log(f"step {run.step}/{cfg.steps} " + " ".join(f"{k} {avg[k]:.4f}" for k in columns)
+                    + f" ({run.elapsed():.0f}s)")
+                window = []
+            if run.step % cfg.checkpoint_every == 0:
+                run.save_checkpoint()
+            if run.step % cfg.snapshot_every == 0:
+                torch.save(run.net.state_dict(), run.dir / f"{snapshot}_{run.step:06d}.pth")
+    run.save_checkpoint()
 
 class CropSampler:
     """Random crops with horizontal flips from photos held in memory, driven by one torch.Generator
@@ -210,32 +248,8 @@ class Trainer:
         self.step += 1
         return {k: float(v.detach()) for k, v in parts.items()}
 
-    def fit(self, log=print) -> dict[str, float]:
-        cfg = self.cfg
-        log_path = self.dir / "losses.csv"
-        new_log = not log_path.exists() or self.step == 0
-        if not new_log:
-            drop_rows_after(log_path, self.step)
-        with open(log_path, "w" if new_log else "a", newline="") as f:
-            writer = csv.writer(f)
-            if new_log:
-                writer.writerow(["step", *self.columns, "elapsed_s"])
-            window: list[dict[str, float]] = []
-            while self.step < cfg.steps:
-                window.append(self.train_step())
-                if self.step % cfg.log_every == 0 or self.step == cfg.steps:
-                    avg = {k: sum(w[k] for w in window) / len(window) for k in window[0]}
-                    writer.writerow([self.step, *(f"{avg[k]:.5f}" for k in self.columns),
-                                     f"{self.elapsed():.1f}"])
-                    f.flush()
-                    log(f"step {self.step}/{cfg.steps} " + " ".join(f"{k} {avg[k]:.4f}" for k in self.columns)
-                        + f" ({self.elapsed():.0f}s)")
-                    window = []
-                if self.step % cfg.checkpoint_every == 0:
-                    self.save_checkpoint()
-                if self.step % cfg.snapshot_every == 0:
-                    torch.save(self.net.state_dict(), self.dir / f"model_{self.step:06d}.pth")
-        self.save_checkpoint()
+    def fit(self, log: Callable[[str], None] = print_now) -> dict[str, float]:
+        fit_logged(self, self.columns, "model", log)
         return self.final_losses()
 
     def final_losses(self, rows: int = 20) -> dict[str, float]:
