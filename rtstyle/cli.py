@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .engines import ENGINE_CHOICES, EngineUnavailable
+from .presets import QUALITIES
 
 EXIT_ERROR, EXIT_INTERRUPTED = 1, 130
 # What a user can cause (bad paths, bad files, missing packages): reported in one line.
@@ -33,6 +34,9 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=0, help="inference threads (default: all cores)")
     p.add_argument("--max-size", type=int, default=None,
                    help="stylize with the long side at most N pixels, then scale back (default: full size)")
+    p.add_argument("--quality", choices=QUALITIES, default=None,
+                   help="speed/quality preset: network (full or slim student) and internal size, see README "
+                        "(default: none, the full network at full size)")
 
 
 def add_temporal_args(p: argparse.ArgumentParser, default: bool = True) -> None:
@@ -62,7 +66,8 @@ def make_stylizer(a: argparse.Namespace):
     from .stylizer import Stylizer
 
     return Stylizer(a.style, model=a.model, engine=a.engine, threads=a.threads, max_size=a.max_size,
-                    style_image=getattr(a, "style_image", None), temporal=temporal_config(a))
+                    style_image=getattr(a, "style_image", None), temporal=temporal_config(a),
+                    quality=getattr(a, "quality", None))
 
 
 def cmd_styles(a: argparse.Namespace) -> int:

@@ -20,7 +20,9 @@ import numpy as np
 from .engines import EngineOptions, create_engine
 from .frames import as_rgb8, from_batch, to_batch
 from .registry import StyleModel, resolve_model
+from .presets import get_preset, preset_model
 from .temporal import TemporalConfig, make_stage
+from .upsample import downscale
 
 # Below this the network's reflection pads exceed the 1/4-resolution feature map.
 MIN_SIDE = 16
@@ -35,17 +37,22 @@ class StylizerConfig:
     max_size: int | None = None  # stylize with the long side at most this, then scale back
     style_image: str | Path | None = None  # any painting, through the distilled StyTr² (arbitrary.py)
     temporal: TemporalConfig | None = None  # video: reuse and smooth across frames (temporal.py)
+    quality: str | None = None  # a preset of rtstyle.presets: network and internal scale
 
 
 class Stylizer:
     def __init__(self, style: str | None = None, *, model: str | Path | None = None, engine: str = "auto",
                  threads: int = 0, max_size: int | None = None, style_image: str | Path | None = None,
-                 temporal: TemporalConfig | None = None):
+                 temporal: TemporalConfig | None = None, quality: str | None = None):
         if style is None and model is None and style_image is None:
             style = "starry"
-        self.config = StylizerConfig(style, model, engine, threads, max_size, style_image, temporal)
+        self.config = StylizerConfig(style, model, engine, threads, max_size, style_image, temporal, quality)
         if max_size is not None and max_size < MIN_SIDE:
             raise ValueError(f"--max-size must be at least {MIN_SIDE}")
+        self.preset = get_preset(quality)
+        if self.preset is not None and self.preset.scale < 1 and max_size is not None:
+            raise ValueError(f"--max-size and --quality {quality} both set the internal size; give one")
+        self.notes: list[str] = []
         if style_image is not None:
             # Any painting: the distilled StyTr² encodes it once; its engine then takes frames only.
             if style is not None or model is not None:
@@ -54,7 +61,9 @@ class Stylizer:
 
             self.style, self.engine = bind_style(style_image, engine, EngineOptions(threads=threads))
         else:
-            self.style: StyleModel = resolve_model(style, model)
+            self.style: StyleModel
+            self.style, note = preset_model(resolve_model(style, model), self.preset, builtin=model is None)
+            self.notes += [note] if note else []
             self.engine = create_engine(engine, self.style.path, EngineOptions(threads=threads))
         # Video only: reuse work and smooth across this stream's frames (rtstyle.temporal).
         self.temporal = (make_stage(temporal, self.engine.run, self.style.path, engine, EngineOptions(threads=threads))
@@ -68,6 +77,9 @@ class Stylizer:
     def stylize_timed(self, frame: np.ndarray) -> tuple[np.ndarray, dict[str, float]]:
         """HxWx3 uint8 RGB -> (stylized frame, seconds spent per stage)."""
         t0 = time.perf_counter()
+        full = frame
+        if self.preset is not None and self.preset.scale < 1:
+            frame = downscale(frame, self.preset.scale)
         h, w = frame.shape[:2]
         small, (sh, sw) = self._fit(frame)
         batch = to_batch(small)
@@ -78,8 +90,13 @@ class Stylizer:
         if (sh, sw) != (h, w):
             out = cv2.resize(out, (w, h), interpolation=cv2.INTER_LINEAR)
         t3 = time.perf_counter()
-        return out, {"preprocess": t1 - t0, "inference": t2 - t1 - sum(extra.values()), "postprocess": t3 - t2,
-                     **extra}
+        timings = {"preprocess": t1 - t0, "inference": t2 - t1 - sum(extra.values()), "postprocess": t3 - t2,
+                   **extra}
+        if frame is not full:
+            # Edge-aware: the full-resolution frame steers the upsampling (rtstyle.upsample).
+            out = self.preset.upsample(out, full)
+            timings["upsample"] = time.perf_counter() - t3
+        return out, timings
 
     def _fit(self, frame: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
         """Downscale to ``max_size`` and edge-pad tiny frames up to MIN_SIDE.

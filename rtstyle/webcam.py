@@ -401,7 +401,8 @@ def cmd_webcam(a: argparse.Namespace) -> int:
     index = styles.index(first.style.name) if first.style.name in styles else 0
     state = ControlState(Controls(style_index=index))
     live = LiveStylizer(styles, lambda name: Stylizer(name, engine=a.engine, threads=a.threads, max_size=a.max_size,
-                                                      temporal=temporal_config(a)), state, first)
+                                                      temporal=temporal_config(a), quality=a.quality),
+                          state, first)
     config = WebcamConfig(
         CaptureConfig(a.camera, a.size, a.fps, a.mirror, a.realtime, a.reconnect_timeout),
         window=not a.no_window, output=a.output, virtual_cam=a.virtual_cam, save_dir=a.save_dir,
