@@ -75,7 +75,7 @@ def stylizer_speed(style: str, quality: str, frames: list[np.ndarray]) -> dict:
 def pipeline_fps(style: str, quality: str) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         stats = Path(tmp) / "s.json"
-        cmd = [sys.executable, "-m", "rtstyle", "video", str(BUNNY), str(Path(tmp) / "o.mp4"), "--style", style,
+        cmd = [sys.executable, "-c", "import sys; from rtstyle.cli import main; sys.exit(main())", "video", str(BUNNY), str(Path(tmp) / "o.mp4"), "--style", style,
                "--quality", quality, "--no-temporal", "--stats-json", str(stats), "-q"]
         subprocess.run(cmd, check=True)
         report = json.loads(stats.read_text())
