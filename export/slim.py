@@ -23,7 +23,6 @@ import argparse
 import hashlib
 import json
 import math
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -35,8 +34,8 @@ from rtstyle.models.johnson import TransformerNet, config_of
 from rtstyle.registry import resolve_model
 
 from .onnx_export import export_onnx
-from .train import CropSampler, Trainer
-from .vgg import VGGFeatures, relative_sq
+from .train import Trainer
+from .vgg import relative_sq
 
 PERCEPTUAL_LAYERS = ("relu1_2", "relu2_2")
 
@@ -81,26 +80,12 @@ def load_teacher(style: str) -> tuple[TransformerNet, Path]:
 class Distiller(Trainer):
     columns = ("loss", "pixel", "perceptual")
 
-    def __init__(self, cfg: DistillConfig, vgg: VGGFeatures | None = None):
-        # Trainer's own __init__ builds a painting's Gram targets, which distillation has no use for.
-        self.cfg = cfg
-        if cfg.threads:
-            torch.set_num_threads(cfg.threads)
-        torch.manual_seed(cfg.seed)
-        self.dir = Path(cfg.out) / cfg.name
-        self.dir.mkdir(parents=True, exist_ok=True)
-        self.teacher, self.teacher_path = load_teacher(cfg.style)
-        self.net = TransformerNet(cfg.width, cfg.blocks)
-        self.vgg = vgg if vgg is not None else VGGFeatures(cfg.vgg, layers=PERCEPTUAL_LAYERS)
-        self.fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
-        for m in (self.net, self.teacher, self.vgg):
-            m.to(memory_format=self.fmt)
-        self.opt = torch.optim.Adam(self.net.parameters(), lr=cfg.lr)
-        self.data = CropSampler(cfg.data, cfg.crop, cfg.seed)
-        self.step = 0
-        self.grad_ema = 0.0
-        self.started = time.perf_counter()
-        self.elapsed_before = 0.0
+    vgg_layers = PERCEPTUAL_LAYERS
+
+    def prepare_targets(self) -> None:
+        # The teacher's output is the target; no painting Gram matrices.
+        self.teacher, self.teacher_path = load_teacher(self.cfg.style)
+        self.teacher.to(memory_format=self.fmt)
 
     def lr_at(self, step: int) -> float:
         """Cosine from lr to lr * lr_final: a function of the step alone, so a resumed run follows it exactly."""

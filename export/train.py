@@ -161,6 +161,7 @@ def drop_rows_after(log_path: Path, step: int) -> None:
 
 class Trainer:
     columns = ("loss", "content", "style", "tv")  # the keys of losses(), logged in this order
+    vgg_layers = STYLE_LAYERS  # the loss network's taps
 
     def __init__(self, cfg: TrainConfig, vgg: VGGFeatures | None = None):
         """``vgg``: an already loaded loss network to share (it is frozen, so sharing is safe)."""
@@ -171,19 +172,23 @@ class Trainer:
         self.dir = Path(cfg.out) / cfg.name
         self.dir.mkdir(parents=True, exist_ok=True)
         self.net = TransformerNet(cfg.width, cfg.blocks)
-        self.vgg = vgg if vgg is not None else VGGFeatures(cfg.vgg)
+        self.vgg = vgg if vgg is not None else VGGFeatures(cfg.vgg, layers=self.vgg_layers)
         self.fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
         self.net.to(memory_format=self.fmt)
         self.vgg.to(memory_format=self.fmt)
         self.opt = torch.optim.Adam(self.net.parameters(), lr=cfg.lr)
         self.data = CropSampler(cfg.data, cfg.crop, cfg.seed)
-        style = to_tensor(resize_long(read_rgb(Path(cfg.style_image)), cfg.style_size))
-        with torch.no_grad():
-            self.style_grams = {k: gram(v) for k, v in self.vgg(style).items()}
+        self.prepare_targets()
         self.step = 0
         self.grad_ema = 0.0  # running mean of gradient norms, for clipping
         self.started = time.perf_counter()
         self.elapsed_before = 0.0  # training seconds spent in earlier (resumed) runs
+
+    def prepare_targets(self) -> None:
+        """What the loss compares with: the painting's Gram matrices."""
+        style = to_tensor(resize_long(read_rgb(Path(self.cfg.style_image)), self.cfg.style_size))
+        with torch.no_grad():
+            self.style_grams = {k: gram(v) for k, v in self.vgg(style).items()}
 
     @property
     def checkpoint_path(self) -> Path:
