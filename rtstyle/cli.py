@@ -37,6 +37,9 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quality", choices=QUALITIES, default=None,
                    help="speed/quality preset: network (full or slim student) and internal size, see README "
                         "(default: none, the full network at full size)")
+    p.add_argument("--ort", action="append", default=[], metavar="NAME=VALUE",
+                   help="ONNX Runtime session setting, repeatable: spinning=on|off, optimization=disable|basic|"
+                        "extended|layout|all, memory_pattern=on|off, cpu_arena=on|off, parallel_execution=on|off")
 
 
 def add_temporal_args(p: argparse.ArgumentParser, default: bool = True) -> None:
@@ -62,12 +65,39 @@ def temporal_config(a: argparse.Namespace):
     return TemporalConfig.only([m.strip() for m in a.temporal_mechanisms.split(",") if m.strip()], **extra)
 
 
+def engine_options(a: argparse.Namespace):
+    """The EngineOptions --ort asks for (threads stay with --threads)."""
+    from .engines import EngineOptions
+    from .engines.options import with_settings
+
+    return with_settings(EngineOptions(), getattr(a, "ort", []))
+
+
 def make_stylizer(a: argparse.Namespace):
     from .stylizer import Stylizer
 
     return Stylizer(a.style, model=a.model, engine=a.engine, threads=a.threads, max_size=a.max_size,
                     style_image=getattr(a, "style_image", None), temporal=temporal_config(a),
-                    quality=getattr(a, "quality", None))
+                    quality=getattr(a, "quality", None), engine_options=engine_options(a))
+
+
+def add_workers_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--workers", type=int, default=1, metavar="N",
+                   help="stylize N frames at once, one inference thread each, output kept in order: more fps on "
+                        "a small CPU (needs --no-temporal; --threads then defaults to cores/N; default: 1)")
+
+
+def make_stylizers(a: argparse.Namespace) -> list:
+    """One Stylizer per --workers (each with its own engine), threads split between them."""
+    import os
+
+    if a.workers < 1:
+        raise ValueError("--workers must be at least 1")
+    if a.workers > 1 and getattr(a, "temporal", False):
+        raise ValueError("--workers N stylizes frames independently: add --no-temporal")
+    if a.workers > 1 and not a.threads:
+        a.threads = max(1, (os.cpu_count() or 1) // a.workers)  # N workers x all cores would oversubscribe
+    return [make_stylizer(a) for _ in range(a.workers)]
 
 
 def cmd_styles(a: argparse.Namespace) -> int:
@@ -199,7 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from .webcam import add_webcam_parser
 
-    add_webcam_parser(sub, add_model_args, add_temporal_args)
+    add_webcam_parser(sub, add_model_args, add_temporal_args, add_workers_arg)
 
     s = sub.add_parser("train", help="train a per-style network (needs torch); see `rtstyle train -h`",
                        add_help=False)

@@ -1,6 +1,6 @@
 """The pipeline: frames from a source, through a Stylizer, into a sink; one thread per stage.
 
-    source thread --queue--> inference thread --queue--> sink thread
+    source thread --queue--> inference thread(s) --queue--> sink thread
 
 The runner knows nothing about files or cameras. A source is any iterable of
 items, a sink anything with ``write(item)``, ``flush()`` and ``close(keep)``.
@@ -16,13 +16,20 @@ Queues are bounded and puts block, so the slowest stage throttles the others
   flushed and kept. The result says ``interrupted``.
 * an exception in any stage aborts: every stage stops at once, the sink is
   closed with ``keep=False`` and the exception is re-raised to the caller.
+
+Given several stylizers, the runner starts one inference thread per stylizer:
+throughput for small CPUs, where two frames each on one core beat one frame on
+two (ONNX Runtime scales poorly across threads on small convolutions). Each
+item is numbered as a worker takes it and the sink writes them back in that
+order, so output order is input order. Stylizers must then be independent
+(no state carried from frame to frame: no temporal stage).
 """
 from __future__ import annotations
 
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any, Protocol
@@ -99,6 +106,7 @@ class RunResult:
 
 
 _END = object()  # end-of-stream marker passed down the queues
+_SKIP = object()  # an item taken while stopping: not stylized, not written, but its number is used
 
 
 class _Run:
@@ -168,25 +176,59 @@ def _read(run: _Run, source: Iterable, out: queue.Queue) -> None:
     run.put(out, _END)
 
 
-def _stylize(run: _Run, stylizer: Stylize, inbox: queue.Queue, out: queue.Queue) -> None:
+class _Intake:
+    """Hands the inference workers one item at a time, numbered in the order taken, so the sink can
+    restore that order whichever worker finishes first."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.taken = 0
+        self.ended = False
+
+    def take(self, run: _Run, inbox: queue.Queue) -> tuple[int, Any] | None:
+        """(number, item), the end marker included once; None for every worker after that."""
+        with self.lock:  # one worker waits on the queue at a time: numbers follow queue order
+            if self.ended:
+                return None
+            item = run.get(inbox)
+            self.ended = item is _END
+            self.taken += 1
+            return self.taken - 1, item
+
+
+def _stylize(run: _Run, stylizer: Stylize, intake: _Intake, inbox: queue.Queue, out: queue.Queue) -> None:
     try:
-        while (item := run.get(inbox)) is not _END:
-            if run.stop.is_set():
-                continue  # stopping: drain without the expensive work
-            if isinstance(item, Frame):
+        while (taken := intake.take(run, inbox)) is not None:
+            number, item = taken
+            if item is not _END and run.stop.is_set():
+                item = _SKIP  # stopping: drain without the expensive work
+            elif isinstance(item, Frame):
                 item.image, timings = stylizer.stylize_timed(item.image)
                 item.timings.update(timings)
-            if not run.put(out, item):
+            if not run.put(out, (number, item)) or item is _END:
                 return
     except BaseException as e:  # noqa: BLE001
         run.fail(e)
-        return
-    run.put(out, _END)
+
+
+def _in_order(run: _Run, inbox: queue.Queue) -> Iterable[Any]:
+    """The inference workers' output in the order they took it, up to the end marker."""
+    waiting: dict[int, Any] = {}  # finished early: a frame taken before them is still being stylized
+    number = 0
+    while (got := run.get(inbox)) is not _END:
+        waiting[got[0]] = got[1]
+        while number in waiting:
+            item = waiting.pop(number)
+            number += 1
+            if item is _END:
+                return
+            if item is not _SKIP:
+                yield item
 
 
 def _write(run: _Run, sink: Sink, inbox: queue.Queue) -> None:
     try:
-        while (item := run.get(inbox)) is not _END:
+        for item in _in_order(run, inbox):
             t0 = time.perf_counter()
             sink.write(item)
             if isinstance(item, Frame):
@@ -201,20 +243,25 @@ def _write(run: _Run, sink: Sink, inbox: queue.Queue) -> None:
         run.fail(e)
 
 
-def run(source: Iterable, stylizer: Stylize, sink: Sink, *, stop: threading.Event | None = None,
-        config: PipelineConfig = PipelineConfig(),
+def run(source: Iterable, stylizer: Stylize | Sequence[Stylize], sink: Sink, *,
+        stop: threading.Event | None = None, config: PipelineConfig = PipelineConfig(),
         on_progress: Callable[[int], None] | None = None) -> RunResult:
     """Stylize every frame of ``source`` into ``sink``, then close the sink.
 
+    A sequence of stylizers runs one inference thread each (see the module's note).
     The sink is kept when at least one frame was written and no stage failed;
     otherwise it is discarded and a stage's exception is re-raised here."""
+    stylizers = list(stylizer) if isinstance(stylizer, Sequence) else [stylizer]
+    if not stylizers:
+        raise ValueError("the pipeline needs at least one stylizer")
     state = _Run(stop or threading.Event(), config)
     to_stylize: queue.Queue = queue.Queue(config.queue_size)
     to_write: queue.Queue = queue.Queue(config.queue_size)
+    intake = _Intake()
     threads = [
         threading.Thread(target=_read, args=(state, source, to_stylize), name="rtstyle-source", daemon=True),
-        threading.Thread(target=_stylize, args=(state, stylizer, to_stylize, to_write), name="rtstyle-inference",
-                         daemon=True),
+        *(threading.Thread(target=_stylize, args=(state, s, intake, to_stylize, to_write),
+                           name=f"rtstyle-inference-{i}", daemon=True) for i, s in enumerate(stylizers)),
         threading.Thread(target=_write, args=(state, sink, to_write), name="rtstyle-sink", daemon=True),
     ]
     start = time.perf_counter()

@@ -11,7 +11,7 @@ It is a per-stream object on purpose: state that depends on previous frames
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import cv2
@@ -38,15 +38,19 @@ class StylizerConfig:
     style_image: str | Path | None = None  # any painting, through the distilled StyTr² (arbitrary.py)
     temporal: TemporalConfig | None = None  # video: reuse and smooth across frames (temporal.py)
     quality: str | None = None  # a preset of rtstyle.presets: network and internal scale
+    engine_options: EngineOptions = EngineOptions()  # backend settings (--ort); ``threads`` above wins if set
 
 
 class Stylizer:
     def __init__(self, style: str | None = None, *, model: str | Path | None = None, engine: str = "auto",
                  threads: int = 0, max_size: int | None = None, style_image: str | Path | None = None,
-                 temporal: TemporalConfig | None = None, quality: str | None = None):
+                 temporal: TemporalConfig | None = None, quality: str | None = None,
+                 engine_options: EngineOptions = EngineOptions()):
         if style is None and model is None and style_image is None:
             style = "starry"
-        self.config = StylizerConfig(style, model, engine, threads, max_size, style_image, temporal, quality)
+        self.config = StylizerConfig(style, model, engine, threads, max_size, style_image, temporal, quality,
+                                     engine_options)
+        options = replace(engine_options, threads=threads) if threads else engine_options
         if max_size is not None and max_size < MIN_SIDE:
             raise ValueError(f"--max-size must be at least {MIN_SIDE}")
         self.preset = get_preset(quality)
@@ -59,14 +63,14 @@ class Stylizer:
                 raise ValueError("give a style name, a model file or a style image, not several")
             from .arbitrary import bind_style
 
-            self.style, self.engine = bind_style(style_image, engine, EngineOptions(threads=threads))
+            self.style, self.engine = bind_style(style_image, engine, options)
         else:
             self.style: StyleModel
             self.style, note = preset_model(resolve_model(style, model), self.preset, builtin=model is None)
             self.notes += [note] if note else []
-            self.engine = create_engine(engine, self.style.path, EngineOptions(threads=threads))
+            self.engine = create_engine(engine, self.style.path, options)
         # Video only: reuse work and smooth across this stream's frames (rtstyle.temporal).
-        self.temporal = (make_stage(temporal, self.engine.run, self.style.path, engine, EngineOptions(threads=threads))
+        self.temporal = (make_stage(temporal, self.engine.run, self.style.path, engine, options)
                          if temporal is not None and temporal.enabled else None)
 
     def stylize(self, frame: np.ndarray) -> np.ndarray:

@@ -18,7 +18,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -274,9 +274,14 @@ class LiveView:
                        text if time.monotonic() - since < MESSAGE_S else "")
 
 
-def run_webcam(config: WebcamConfig, live: LiveStylizer, stop: threading.Event | None = None,
+def run_webcam(config: WebcamConfig, live: LiveStylizer | Sequence[LiveStylizer], stop: threading.Event | None = None,
                say: Callable[[str], None] | None = None, on_delivered: OnDelivered | None = None) -> WebcamResult:
-    """Run until ``stop`` is set, q/Esc, the window closes, ``duration_s`` passes or the source is gone."""
+    """Run until ``stop`` is set, q/Esc, the window closes, ``duration_s`` passes or the source is gone.
+
+    Several LiveStylizers (sharing one ControlState) are the pipeline's parallel inference workers;
+    the window's HUD follows the first."""
+    workers = list(live) if isinstance(live, Sequence) else [live]
+    live = workers[0]
     stop = stop or threading.Event()
     say = say or (lambda message: print(f"rtstyle: {message}", file=sys.stderr, flush=True))
     window = Window() if config.window else None  # fails before the camera is opened
@@ -300,7 +305,7 @@ def run_webcam(config: WebcamConfig, live: LiveStylizer, stop: threading.Event |
             stop.set()
 
     try:
-        result = run(source, live, outputs, stop=stop, on_progress=tick,
+        result = run(source, workers, outputs, stop=stop, on_progress=tick,
                      config=PipelineConfig(queue_size=1, poll_s=0.01, latest_only=True))
     finally:
         if window is not None:
@@ -324,7 +329,7 @@ def webcam_report(r: WebcamResult, engine: str, model: str, source: str) -> dict
 
 
 def add_webcam_parser(sub: argparse._SubParsersAction, add_model_args: Callable,
-                      add_temporal_args: Callable) -> None:
+                      add_temporal_args: Callable, add_workers_arg: Callable) -> None:
     s = sub.add_parser("webcam", help="stylize a live camera, IP camera or stream, with a window or headless")
     s.add_argument("--camera", default="0",
                    help="camera index, /dev/videoN, rtsp:// or http(s):// URL, or a video file with --realtime "
@@ -338,6 +343,7 @@ def add_webcam_parser(sub: argparse._SubParsersAction, add_model_args: Callable,
     # Off by default here: the temporal stage was measured on files only, and a live stream's
     # latency (capture -> display) matters more than its flicker until that is measured too.
     add_temporal_args(s, default=False)
+    add_workers_arg(s)
     s.add_argument("--no-window", action="store_true", help="headless: no window (use --output or --virtual-cam)")
     s.add_argument("--output", type=Path, help="record the stylized stream from the start (H.264, e.g. out.mp4)")
     s.add_argument("--overwrite", action="store_true", help="replace an existing --output")
@@ -372,7 +378,7 @@ def quiet_video_libraries() -> None:
 
 
 def cmd_webcam(a: argparse.Namespace) -> int:
-    from .cli import _ctrl_c_sets, make_stylizer, temporal_config
+    from .cli import _ctrl_c_sets, engine_options, make_stylizers, temporal_config
     from .stylizer import Stylizer
 
     def say(message: str) -> None:
@@ -397,19 +403,22 @@ def cmd_webcam(a: argparse.Namespace) -> int:
 
     quiet_video_libraries()
     styles = _style_choices(a)
-    first = make_stylizer(a)
+    firsts = make_stylizers(a)
+    first = firsts[0]
     index = styles.index(first.style.name) if first.style.name in styles else 0
     state = ControlState(Controls(style_index=index))
-    live = LiveStylizer(styles, lambda name: Stylizer(name, engine=a.engine, threads=a.threads, max_size=a.max_size,
-                                                      temporal=temporal_config(a), quality=a.quality),
-                          state, first)
+    workers = [LiveStylizer(styles, lambda name: Stylizer(name, engine=a.engine, threads=a.threads,
+                                                          max_size=a.max_size, temporal=temporal_config(a),
+                                                          quality=a.quality, engine_options=engine_options(a)),
+                            state, f) for f in firsts]
+    live = workers[0]
     config = WebcamConfig(
         CaptureConfig(a.camera, a.size, a.fps, a.mirror, a.realtime, a.reconnect_timeout),
         window=not a.no_window, output=a.output, virtual_cam=a.virtual_cam, save_dir=a.save_dir,
         duration_s=a.duration, record_fps=a.fps or 30.0)
     stop = threading.Event()
     with _ctrl_c_sets(stop, say):
-        result = run_webcam(config, live, stop, say)
+        result = run_webcam(config, workers, stop, say)
     report = webcam_report(result, first.engine.name, live.last.style.name, a.camera)
     if a.stats_json:
         a.stats_json.write_text(json.dumps(report, indent=2) + "\n")

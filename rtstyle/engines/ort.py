@@ -10,6 +10,29 @@ import numpy as np
 from .base import Engine, EngineOptions, EngineUnavailable
 
 
+OPTIMIZATION = {"disable": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC", "extended": "ORT_ENABLE_EXTENDED",
+                "layout": "ORT_ENABLE_LAYOUT", "all": "ORT_ENABLE_ALL"}
+
+
+def session_options(ort, options: EngineOptions):
+    """EngineOptions -> ort.SessionOptions (``ort`` is the module: imported by the caller, lazily)."""
+    so = ort.SessionOptions()
+    so.graph_optimization_level = getattr(ort.GraphOptimizationLevel, OPTIMIZATION[options.optimization])
+    so.intra_op_num_threads = options.threads or (os.cpu_count() or 1)
+    # Spinning intra-op threads keep polling for work after each op and between runs; on a small CPU
+    # that steals the core the camera's decoder and the other pipeline threads need.
+    so.add_session_config_entry("session.intra_op.allow_spinning", "1" if options.spinning else "0")
+    so.enable_mem_pattern = options.memory_pattern
+    so.enable_cpu_mem_arena = options.cpu_arena
+    if options.parallel_execution:
+        so.execution_mode = ort.ExecutionMode.ORT_PARALLEL
+    else:
+        # One model call at a time per engine: inter-op parallelism only adds thread contention.
+        so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        so.inter_op_num_threads = 1
+    return so
+
+
 class OnnxRuntimeEngine(Engine):
     name = "onnxruntime"
 
@@ -19,12 +42,7 @@ class OnnxRuntimeEngine(Engine):
             import onnxruntime as ort
         except ImportError as e:
             raise EngineUnavailable("onnxruntime is not installed: pip install onnxruntime") from e
-        so = ort.SessionOptions()
-        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        so.intra_op_num_threads = options.threads or (os.cpu_count() or 1)
-        # One model call at a time per engine: inter-op parallelism only adds thread contention.
-        so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        so.inter_op_num_threads = 1
+        so = session_options(ort, options)
         try:
             self.session = ort.InferenceSession(str(model_path), so, providers=self.providers())
         except Exception as e:  # ORT raises its own exception types for corrupt/invalid models
