@@ -26,6 +26,16 @@ from engines/ are exported first:
 Prints a table and writes ``benchmarks/results/fps.json`` (all numbers, not
 committed) and ``fps.md`` (the table, committed). The machine is shared, so
 the load average at the start is recorded with the results.
+
+    python benchmarks/fps.py --presets [--preset-size 640x480] [--frames 24] [--threads N] [--ort NAME=VALUE]
+
+instead reports each ``--quality`` preset (fast, balanced, best) on the
+built-in style: ``Stylizer.stylize_timed`` on the clip's first --frames frames
+at --preset-size (one warm-up frame first), p50/p95 ms per stage
+(preprocess, inference, upsample, postprocess) and of the whole call, then the
+same Stylizer in the file pipeline (decode -> stylize -> encode) for its fps.
+Writes ``fps_presets.json`` and ``fps_presets.md``, with the load average
+before and after.
 """
 from __future__ import annotations
 
@@ -340,6 +350,80 @@ def markdown(results: dict, cfg: BenchConfig) -> str:
     return "\n".join(lines) + "\n"
 
 
+PRESET_STAGES = ("preprocess", "inference", "upsample", "postprocess")
+
+
+def clip_frames(video: Path, width: int, height: int, frames: int) -> list[np.ndarray]:
+    with VideoSource(video) as source:
+        return [f.image for f in ResizedClip(source, width, height, frames)]
+
+
+def preset_row(quality: str, frames: list[np.ndarray], video: Path, threads: int, options, folder: Path) -> dict:
+    """One --quality preset: Stylizer stage latencies on ``frames``, then its file-pipeline fps."""
+    from rtstyle.stats import StageStats
+
+    stylizer = Stylizer(STYLE, quality=quality, threads=threads, engine_options=options)
+    stylizer.stylize_timed(frames[0])  # warm-up: session allocations, memory pattern
+    stats = StageStats()
+    for frame in frames[1:]:
+        t = time.perf_counter()
+        _, timings = stylizer.stylize_timed(frame)
+        stats.add({**timings, "stylizer": time.perf_counter() - t})
+    h, w = frames[0].shape[:2]
+    pipe = pipeline_run(stylizer, video, w, h, len(frames), folder)
+    summary = stats.summary()
+    return {"quality": quality, "model": stylizer.style.path.name, "engine": stylizer.engine.describe(),
+            "size": f"{w}x{h}", "frames": len(frames) - 1,
+            "stages": {k: summary[k] for k in (*PRESET_STAGES, "stylizer") if k in summary and summary[k]["p50_ms"]},
+            "pipeline_fps": round(pipe["fps"], 2), "pipeline_total": pipe["stages"]["total"]}
+
+
+def bench_presets(video: Path, size: tuple[int, int], frames: int, threads: int, settings: list[str]) -> dict:
+    from rtstyle.engines import EngineOptions
+    from rtstyle.engines.options import with_settings
+    from rtstyle.presets import QUALITIES
+
+    options = with_settings(EngineOptions(), settings)
+    load_before = " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    images = clip_frames(video, *size, frames + 1)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for quality in QUALITIES:
+            rows.append(preset_row(quality, images, video, threads, options, Path(tmp)))
+            print(format_preset(rows[-1]), flush=True)
+    return {"date": time.strftime("%Y-%m-%d %H:%M"), "machine": machine(), "style": STYLE, "video": str(video),
+            "threads": threads or os.cpu_count(), "ort": settings, "load_before": load_before,
+            "load_after": " ".join(Path("/proc/loadavg").read_text().split()[:3]), "rows": rows}
+
+
+PRESET_HEADER = ("| preset | network | size | Stylizer p50/p95 ms | preprocess | inference | upsample | postprocess "
+                 "| pipeline fps | pipeline total p50/p95 ms |")
+
+
+def format_preset(r: dict) -> str:
+    def q(stage: str, source: dict | None = None) -> str:
+        v = (source or r["stages"]).get(stage)
+        return "-" if not v else f"{v['p50_ms']:.1f}/{v['p95_ms']:.1f}"
+
+    return (f"| {r['quality']} | {r['model']} | {r['size']} | {q('stylizer')} | {q('preprocess')} | {q('inference')} "
+            f"| {q('upsample')} | {q('postprocess')} | {r['pipeline_fps']} | {q('total', {'total': r['pipeline_total']})} |")
+
+
+def presets_markdown(res: dict, argv: list[str]) -> str:
+    m = res["machine"]
+    return "\n".join([
+        "# Quality presets, per stage (`python benchmarks/fps.py --presets`)", "",
+        f"`python benchmarks/fps.py {' '.join(argv)}`", "",
+        f"{res['date']}, {m['cpu']}, {m['cores']} cores, load average {res['load_before']} before, "
+        f"{res['load_after']} after; style `{res['style']}`, {res['threads']} inference threads"
+        + (f", --ort {' '.join(res['ort'])}" if res["ort"] else "") + ".", "",
+        "Stylizer: `stylize_timed` per frame (first frames of the clip resized to the size), p50/p95 ms; upsample "
+        "is the guided upsampler of the presets that run below full size. Pipeline: the same Stylizer in "
+        "`rtstyle.pipeline.run` (decode -> stylize -> libx264), frames per second and a frame's total age.", "",
+        PRESET_HEADER, "|" + "---|" * (PRESET_HEADER.count("|") - 1),
+        *(format_preset(r) for r in res["rows"]), ""])
+
+
 def parse_sizes(text: str) -> tuple[tuple[int, int], ...]:
     return tuple(tuple(int(v) for v in s.lower().split("x")) for s in text.split(","))  # type: ignore[misc]
 
@@ -355,7 +439,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sizes", type=parse_sizes, default=SIZES, help="e.g. 256x256,640x360")
     p.add_argument("--quick", action="store_true", help="256x256 and 640x360, 2 runs, 8 frames")
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks/results", help="folder for fps.json/fps.md")
+    p.add_argument("--presets", action="store_true", help="report each --quality preset per stage instead")
+    p.add_argument("--preset-size", type=lambda t: parse_sizes(t)[0], default=(640, 480), help="default: 640x480")
+    p.add_argument("--threads", type=int, default=0, help="--presets: inference threads (default: all cores)")
+    p.add_argument("--ort", action="append", default=[], metavar="NAME=VALUE",
+                   help="--presets: ONNX Runtime settings, as rtstyle's --ort")
     a = p.parse_args(argv)
+    if a.presets:
+        res = bench_presets(a.video, a.preset_size, a.frames, a.threads, a.ort)
+        a.out.mkdir(parents=True, exist_ok=True)
+        (a.out / "fps_presets.json").write_text(json.dumps(res, indent=2) + "\n")
+        md = presets_markdown(res, sys.argv[1:] if argv is None else argv)
+        (a.out / "fps_presets.md").write_text(md)
+        print("\n" + md)
+        return 0
     cfg = BenchConfig(a.video, a.frames, a.runs, tuple(a.engines.split(",")), tuple(a.precisions.split(",")),
                       a.sizes)
     if a.quick:

@@ -243,6 +243,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .memory import keep_freed_memory
+
+    keep_freed_memory()  # frame-sized buffers are reused instead of page-faulted in per frame
     parser = build_parser()
     # `train` hands its whole argument list (its own -h included) to the trainer's parser.
     args, rest = parser.parse_known_args(argv)

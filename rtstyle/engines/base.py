@@ -27,7 +27,7 @@ class EngineOptions:
     threads: int = 0  # intra-op threads; 0 = all cores
     # ONNX Runtime CPU session settings (other backends ignore them); what each is worth on the live
     # pipeline is measured in benchmarks/results/ort_options.md. Set from the CLI with --ort NAME=VALUE.
-    spinning: bool = True  # intra-op threads busy-wait for work: lower latency, but they burn a core
+    spinning: bool = False  # intra-op threads busy-wait for work: the core they burn is one the camera needs
     optimization: str = "all"  # graph optimisation level: disable | basic | extended | layout | all
     memory_pattern: bool = True  # plan buffers from the first run's shapes (re-planned when the size changes)
     cpu_arena: bool = True  # keep freed memory in ONNX Runtime's arena instead of returning it to malloc
