@@ -416,7 +416,9 @@ def presets_markdown(res: dict, argv: list[str]) -> str:
         f"`python benchmarks/fps.py {' '.join(argv)}`", "",
         f"{res['date']}, {m['cpu']}, {m['cores']} cores, load average {res['load_before']} before, "
         f"{res['load_after']} after; style `{res['style']}`, {res['threads']} inference threads"
-        + (f", --ort {' '.join(res['ort'])}" if res["ort"] else "") + ".", "",
+        + (f", --ort {' '.join(res['ort'])}" if res["ort"] else "")
+        + ("; freed memory kept (rtstyle.memory, as the rtstyle command does)" if res.get("freed_memory_kept")
+           else "; glibc malloc left at its defaults") + ".", "",
         "Stylizer: `stylize_timed` per frame (first frames of the clip resized to the size), p50/p95 ms; upsample "
         "is the guided upsampler of the presets that run below full size. Pipeline: the same Stylizer in "
         "`rtstyle.pipeline.run` (decode -> stylize -> libx264), frames per second and a frame's total age.", "",
@@ -444,13 +446,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=0, help="--presets: inference threads (default: all cores)")
     p.add_argument("--ort", action="append", default=[], metavar="NAME=VALUE",
                    help="--presets: ONNX Runtime settings, as rtstyle's --ort")
+    p.add_argument("--malloc-default", action="store_true",
+                   help="leave glibc's malloc as it is (the rtstyle command keeps freed memory: rtstyle.memory); "
+                        "results go to fps_presets_malloc_default.*")
     a = p.parse_args(argv)
     if a.presets:
+        from rtstyle.memory import keep_freed_memory
+
+        kept = not a.malloc_default and keep_freed_memory()
         res = bench_presets(a.video, a.preset_size, a.frames, a.threads, a.ort)
+        res["freed_memory_kept"] = kept
+        name = "fps_presets_malloc_default" if a.malloc_default else "fps_presets"
         a.out.mkdir(parents=True, exist_ok=True)
-        (a.out / "fps_presets.json").write_text(json.dumps(res, indent=2) + "\n")
+        (a.out / f"{name}.json").write_text(json.dumps(res, indent=2) + "\n")
         md = presets_markdown(res, sys.argv[1:] if argv is None else argv)
-        (a.out / "fps_presets.md").write_text(md)
+        (a.out / f"{name}.md").write_text(md)
         print("\n" + md)
         return 0
     cfg = BenchConfig(a.video, a.frames, a.runs, tuple(a.engines.split(",")), tuple(a.precisions.split(",")),

@@ -29,6 +29,7 @@ import os
 import shlex
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -110,8 +111,9 @@ def ms(v: float | None) -> str:
 
 
 def markdown(a: argparse.Namespace, rows: list[dict], argv: list[str]) -> str:
-    lines = [f"# Live: `rtstyle webcam --quality {a.quality}` on a {a.size} @ {a.fps:g} fps loopback camera",
-             "", f"`python benchmarks/live.py {' '.join(argv)}`", "",
+    preset = "(no --quality)" if a.quality == "none" else f"--quality {a.quality}"
+    lines = [f"# Live: `rtstyle webcam {preset}` on a {a.size} @ {a.fps:g} fps loopback camera",
+             "", f"`python benchmarks/live.py {shlex.join(argv)}`", "",
              f"{os.cpu_count()} cores; {a.seconds:g} s per run, style {a.style}, clip {a.clip.name}; the loopback "
              "camera (JPEG encoding) runs on the same cores. Goal (issue 7): fps >= 30 and total p95 <= 80 ms. "
              "total = capture -> handed to the outputs, from the run's own --stats-json.", "",
@@ -123,6 +125,19 @@ def markdown(a: argparse.Namespace, rows: list[dict], argv: list[str]) -> str:
                      f"| {r['fps']:.2f} | {r['dropped']} / {r['captured']} | {ms(r['total_p50_ms'])} / "
                      f"{ms(r['total_p95_ms'])} | {ms(r['inference_p50_ms'])} | {ms(r['upsample_p50_ms'])} "
                      f"| {ms(r['decode_p50_ms'])} | {'yes' if r['goal_met'] else 'no'} |")
+    labels = list(dict.fromkeys(r["label"] for r in rows))
+    if len(rows) > len(labels):  # several rounds: one line per variant, medians over its runs
+        lines += ["", "Median over the rounds:", "", "| variant | runs | stylized fps | total p50 / p95 ms | inference p50 |",
+                  "|---|---|---|---|---|"]
+        for label in labels:
+            runs = [r for r in rows if r["label"] == label]
+
+            def med(key: str) -> float | None:
+                values = [r[key] for r in runs if r[key] is not None]
+                return statistics.median(values) if values else None
+
+            lines.append(f"| {label} | {len(runs)} | {med('fps'):.2f} | {ms(med('total_p50_ms'))} / "
+                         f"{ms(med('total_p95_ms'))} | {ms(med('inference_p50_ms'))} |")
     return "\n".join(lines) + "\n"
 
 

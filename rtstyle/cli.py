@@ -139,7 +139,8 @@ def cmd_video(a: argparse.Namespace) -> int:
         raise FileNotFoundError(f"--stats-json folder does not exist: {a.stats_json.parent}")
     with VideoSource(a.input) as source:
         check_output(a.input, a.output, a.overwrite)
-        stylizer = make_stylizer(a)
+        stylizers = make_stylizers(a)
+        stylizer = stylizers[0]
         with VideoSink(a.output, source.info, EncoderConfig(crf=a.crf, preset=a.preset)) as sink:
             if not a.quiet:
                 for note in sink.notes + (stylizer.temporal.notes if stylizer.temporal else []):
@@ -147,7 +148,7 @@ def cmd_video(a: argparse.Namespace) -> int:
             progress = Progress(source.info.frames, enabled=not a.quiet and sys.stderr.isatty())
             stop = threading.Event()
             with _ctrl_c_sets(stop, lambda msg: progress.message(f"rtstyle: {msg}")):
-                result = run(source, stylizer, sink, stop=stop, on_progress=progress.update)
+                result = run(source, stylizers, sink, stop=stop, on_progress=progress.update)
             progress.close(result.frames)
     report = run_report(result.frames, result.wall_s, stylizer.engine.name, stylizer.style.name, result.stats)
     if a.stats_json:
@@ -225,6 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--stats-json", type=Path, help="write frames, fps and per-stage latency percentiles here")
     s.add_argument("-q", "--quiet", action="store_true", help="no progress bar, notes or summary on stderr")
     add_temporal_args(s)
+    add_workers_arg(s)
     s.set_defaults(func=cmd_video)
 
     from .webcam import add_webcam_parser

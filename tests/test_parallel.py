@@ -145,3 +145,23 @@ def test_latest_only_with_two_workers_delivers_newest_in_order(clip, wave):
     indices = [f.index for f in sink.items]
     assert indices == sorted(indices) and len(set(indices)) == len(indices)
     assert 2 <= len(indices) < 120, "frames were dropped, not queued"
+
+
+def test_video_cli_with_two_workers(bunny, tmp_path, capsys):
+    """`rtstyle video --workers 2`: every frame, in order (pts), audio kept; with the temporal stage on it is
+    refused in one line."""
+    import av
+
+    from rtstyle.cli import main
+
+    out, stats = tmp_path / "w2.mp4", tmp_path / "s.json"
+    code = main(["video", str(bunny), str(out), "--style", "wave", "--max-size", "64", "--no-temporal",
+                 "--workers", "2", "--stats-json", str(stats), "-q"])
+    assert code == 0, capsys.readouterr().err
+    with av.open(str(out)) as c:
+        assert len(c.streams.audio) == 1
+        pts = [f.pts for f in c.decode(video=0)]
+    assert len(pts) == 240 and pts == sorted(pts)
+    code = main(["video", str(bunny), str(tmp_path / "t.mp4"), "--workers", "2"])
+    err = capsys.readouterr().err
+    assert code == 1 and len(err.strip().splitlines()) == 1 and "add --no-temporal" in err, err
