@@ -83,8 +83,9 @@ def make_stylizer(a: argparse.Namespace):
 
 def add_workers_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=int, default=1, metavar="N",
-                   help="stylize N frames at once, one inference thread each, output kept in order: more fps on "
-                        "a small CPU (needs --no-temporal; --threads then defaults to cores/N; default: 1)")
+                   help="stylize N frames at once, one inference thread each, output kept in order: throughput "
+                        "when one frame cannot use every core (needs --no-temporal; --threads then defaults to "
+                        "cores/N; default: 1)")
 
 
 def make_stylizers(a: argparse.Namespace) -> list:
