@@ -170,7 +170,10 @@ def cmd_video(a: argparse.Namespace) -> int:
 def _ctrl_c_sets(stop: threading.Event, say: Callable[[str], None]) -> Iterator[None]:
     """Ctrl-C asks the pipeline to stop instead of raising mid-write: the output is then
     flushed and closed so it plays. Further presses are ignored until that is done."""
+    pressed = threading.Event()
+
     def on_sigint(signum, frame) -> None:
+        pressed.set()
         if stop.is_set():
             say("finishing the output file, please wait")
         else:
@@ -181,7 +184,9 @@ def _ctrl_c_sets(stop: threading.Event, say: Callable[[str], None]) -> Iterator[
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        # After a press the command is only closing its output and exiting: a second press landing
+        # now (a run can stop within milliseconds) must not surface as a traceback at shutdown.
+        signal.signal(signal.SIGINT, signal.SIG_IGN if pressed.is_set() else previous)
 
 
 def crf_value(text: str) -> int:
