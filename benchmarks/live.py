@@ -3,6 +3,7 @@
     python benchmarks/live.py                                   # --quality fast, 30 fps, 30 s
     python benchmarks/live.py --seconds 20 --variant "1 worker=" --variant "2 workers=--workers 2"
     python benchmarks/live.py --variant "no spin=--ort spinning=off" --rounds 2 --out benchmarks/results/live_spin
+    python benchmarks/live.py --matrix --rounds 2 --seconds 15    # the ONNX Runtime settings -> results/ort_options
 
 For each variant (a label and extra `rtstyle webcam` arguments; default: one
 with none) this starts the loopback MJPEG camera (``python -m rtstyle.loopback``,
@@ -40,6 +41,18 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("RTSTYLE_SHARED", ROOT.parent / "shared"))
 RESULTS = ROOT / "benchmarks" / "results"
 GOAL_FPS, GOAL_P95_MS = 30.0, 80.0
+# --matrix: one variant per ONNX Runtime setting, each given explicitly so that defaults changing later
+# do not change what a row means (EngineOptions, rtstyle/engines/base.py).
+MATRIX = (
+    ("2 threads, spinning (ORT default)", "--threads 2 --ort spinning=on"),
+    ("2 threads, no spinning", "--threads 2 --ort spinning=off"),
+    ("1 thread, no spinning", "--threads 1 --ort spinning=off"),
+    ("2 workers x 1 thread, no spinning", "--workers 2 --ort spinning=off"),
+    ("optimization basic", "--threads 2 --ort spinning=off --ort optimization=basic"),
+    ("optimization layout (NCHWc)", "--threads 2 --ort spinning=off --ort optimization=layout"),
+    ("no memory pattern, no arena", "--threads 2 --ort spinning=off --ort memory_pattern=off --ort cpu_arena=off"),
+    ("parallel execution", "--threads 2 --ort spinning=off --ort parallel_execution=on"),
+)
 
 
 def free_port() -> int:
@@ -154,11 +167,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--variant", type=parse_variant, action="append", metavar="LABEL=ARGS",
                    help="extra rtstyle webcam arguments under a label; repeatable (default: one, no extra)")
     p.add_argument("--rounds", type=int, default=1, help="run every variant this many times, interleaved")
-    p.add_argument("--out", type=Path, default=RESULTS / "live", help="OUT.json and OUT.md (default: %(default)s)")
+    p.add_argument("--matrix", action="store_true",
+                   help="add the ONNX Runtime settings matrix (MATRIX) to the variants; --out defaults to "
+                        "results/ort_options")
+    p.add_argument("--model", type=Path, help="an ONNX style model for every run (e.g. with --quality none)")
+    p.add_argument("--out", type=Path, help="OUT.json and OUT.md (default: benchmarks/results/live)")
     a = p.parse_args(argv)
     if not a.clip.is_file():
         p.error(f"clip not found: {a.clip}")
-    variants = a.variant or [("default", [])]
+    a.out = a.out or RESULTS / ("ort_options" if a.matrix else "live")
+    variants = (a.variant or []) + ([parse_variant(f"{k}={v}") for k, v in MATRIX] if a.matrix else [])
+    variants = variants or [("default", [])]
+    if a.model:
+        variants = [(label, ["--model", str(a.model), *extra]) for label, extra in variants]
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for _ in range(a.rounds):
