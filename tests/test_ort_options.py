@@ -39,7 +39,7 @@ def test_bad_settings_are_value_errors(item, message):
 
 
 def test_session_gets_the_settings():
-    model = builtin_styles()["wave"].slim_path
+    model = builtin_styles()["wave"].path
     engine = create_engine("onnxruntime", model, EngineOptions(threads=1, spinning=False, optimization="basic",
                                                                memory_pattern=False, cpu_arena=False))
     so = engine.session.get_session_options()
