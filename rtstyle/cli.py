@@ -31,7 +31,8 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--style-image", type=Path,
                    help="any painting as the style (distilled StyTr², the style is encoded once)")
     p.add_argument("--engine", default="auto", choices=ENGINE_CHOICES, help="inference backend (default: auto)")
-    p.add_argument("--threads", type=int, default=0, help="inference threads (default: all cores)")
+    p.add_argument("--threads", type=int, default=0,
+                   help="inference threads (default: all cores; webcam: all but one, left to capture and output)")
     p.add_argument("--max-size", type=int, default=None,
                    help="stylize with the long side at most N pixels, then scale back (default: full size)")
     p.add_argument("--quality", choices=QUALITIES, default=None,

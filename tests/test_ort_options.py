@@ -112,3 +112,23 @@ def test_webcam_two_workers_records_in_order(bunny, tmp_path, capsys):
     assert set(read) <= served
     report = json.loads(stats.read_text())
     assert report["frames"] == len(stamps) and report["dropped"] == report["captured"] - report["frames"]
+
+
+@pytest.mark.parametrize("args, threads", [([], "cores-1"), (["--threads", "2"], 2), (["--workers", "2"], 0)])
+def test_webcam_thread_defaults(args, threads, monkeypatch, tmp_path, capsys):
+    """Live, one core is left to capture and output unless --threads or --workers say otherwise
+    (--workers then splits the cores in make_stylizers)."""
+    import os
+
+    import rtstyle.cli
+
+    seen = []
+
+    def capture(a):
+        seen.append(a.threads)
+        raise ValueError("stop here")
+
+    monkeypatch.setattr(rtstyle.cli, "make_stylizers", capture)
+    code = main(["webcam", "--camera", "0", "--no-window", "--stats-json", str(tmp_path / "s.json"), *args])
+    assert code == 1 and "stop here" in capsys.readouterr().err
+    assert seen == [max(1, (os.cpu_count() or 1) - 1) if threads == "cores-1" else threads]
