@@ -5,7 +5,8 @@
 
 For each clip (first --frames frames, or :FRAMES after its name, at the clip's
 own resolution) and each variant -- per-frame (no temporal stage), each
-mechanism alone (reuse, propagate, norms, stabilize), all together -- it measures:
+mechanism alone (reuse, propagate, norms, stabilize), all together, and all
+together with the stabiliser's contrast restored (all+contrast) -- it measures:
 
 * fps of ``Stylizer.stylize_timed`` alone (decode and encode excluded: they are
   the same for every variant), after one warm-up frame, and seconds per stage.
@@ -21,9 +22,11 @@ mechanism alone (reuse, propagate, norms, stabilize), all together -- it measure
   content distances of benchmarks/quality.py (relative Gram / relu3_3
   distances, VGG16) of each variant's output, to compare with per-frame.
 
-Memory: the six variants' ONNX Runtime sessions are alive together; at 1280x720
-(cockatoo.mp4) their arenas took >11 GB and the run was OOM-killed on this 24 GB
-machine shared with others, so the default is bunny.mp4 (640x360) only.
+Memory: interleaved, all variants' ONNX Runtime sessions are alive together; at
+1280x720 (cockatoo.mp4) their arenas took >11 GB and the run was OOM-killed on this
+24 GB machine shared with others. ``--sequential`` runs the variants one after
+another over the whole clip and frees each before the next (fair only on an idle
+machine, or a steady load: compare the load averages printed per variant).
 
 Writes benchmarks/results/temporal.md, temporal.json, temporal_plot.png
 (fps vs E_warp ratio) and temporal_strip.jpg (source / per-frame / all
@@ -34,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import gc
 import os
 import sys
 import time
@@ -60,6 +64,7 @@ def variants(keyframe_interval: int, blend: float) -> dict[str, TemporalConfig |
     out: dict[str, TemporalConfig | None] = {"per-frame": None}
     out.update({m: TemporalConfig.only([m], **kw) for m in MECHANISMS})
     out["all"] = TemporalConfig.only(MECHANISMS, **kw)
+    out["all+contrast"] = TemporalConfig.only(MECHANISMS, keep_contrast=True, **kw)
     return out
 
 
@@ -89,10 +94,23 @@ class SourceFlow:
                 for (flow, valid), prev, cur in zip(self.pairs, frames, frames[1:])]
 
 
+def stylize_variants(frames: list[np.ndarray], style: str, threads: int, configs: dict[str, TemporalConfig | None],
+                     sequential: bool = False) -> dict[str, tuple[list[np.ndarray], dict]]:
+    """Every variant over the same frames, one Stylizer (one stream state) each. Interleaved (the
+    default), the variants take turns frame by frame: on a shared machine whose load drifts, each
+    then sees the same conditions. ``sequential``: one variant at a time, freed before the next."""
+    groups = [[name] for name in configs] if sequential else [list(configs)]
+    result = {}
+    for names in groups:
+        result.update(stylize_interleaved(frames, style, threads, {n: configs[n] for n in names}))
+        gc.collect()  # the finished variants' sessions and arenas, before the next ones allocate theirs
+    return result
+
+
 def stylize_interleaved(frames: list[np.ndarray], style: str, threads: int,
                         configs: dict[str, TemporalConfig | None]) -> dict[str, tuple[list[np.ndarray], dict]]:
-    """Every variant over the same frames, one Stylizer (one stream state) each, taking turns frame
-    by frame: on a shared machine whose load drifts, each variant then sees the same conditions."""
+    """The variants over the same frames, taking turns frame by frame."""
+    load = os.getloadavg()[0]
     stylizers = {name: Stylizer(style, threads=threads, temporal=c) for name, c in configs.items()}
     for s in stylizers.values():
         s.stylize_timed(frames[0])  # warm-up: ORT allocates its buffers on the first call
@@ -112,7 +130,7 @@ def stylize_interleaved(frames: list[np.ndarray], style: str, threads: int,
                 stages[name][k] = stages[name].get(k, 0.0) + v
     result = {}
     for name, s in stylizers.items():
-        info = {"fps": len(frames) / wall[name],
+        info = {"fps": len(frames) / wall[name], "load": [load, os.getloadavg()[0]],
                 "ms_per_frame": {k: 1e3 * v / len(frames) for k, v in stages[name].items()},
                 "keyframes": s.temporal.keyframes if s.temporal else len(frames),
                 "notes": s.temporal.notes if s.temporal else []}
@@ -145,8 +163,8 @@ def style_strength(frames: list[np.ndarray], outputs: dict[str, list[np.ndarray]
 
 
 def strip(frames: list[np.ndarray], outputs: dict[str, list[np.ndarray]], start: int, count: int = 4) -> np.ndarray:
-    """Rows: source, per-frame, all; columns: ``count`` consecutive frames, then a 2x zoom of the centre of the last."""
-    rows = {"source": frames, "per-frame": outputs["per-frame"], "all": outputs["all"]}
+    """Rows: source, per-frame, all (and all+contrast); columns: ``count`` consecutive frames, then a 2x zoom of the centre of the last."""
+    rows = {"source": frames, **{k: outputs[k] for k in ("per-frame", "all", "all+contrast") if k in outputs}}
     h, w = frames[0].shape[:2]
     scale = min(1.0, 320 / w)
     cw, ch = round(w * scale), round(h * scale)
@@ -211,14 +229,16 @@ def bench_clip(path: Path, a: argparse.Namespace, log) -> tuple[dict, dict[str, 
         f"source E_warp {source_e:.6f}, load {load_before[0]:.2f}")
     outputs, rows = {}, {}
     configs = variants(a.keyframe_interval, a.blend)
-    for name, (outs, info) in stylize_interleaved(frames, a.style, a.threads, configs).items():
+    if a.variants:
+        configs = {k: configs[k] for k in a.variants.split(",")}
+    for name, (outs, info) in stylize_variants(frames, a.style, a.threads, configs, a.sequential).items():
         e = float(np.mean(source_flow.e_warp(outs)))
         rows[name] = {**info, "e_warp": e, "e_warp_ratio": e / source_e,
                       "config": asdict(configs[name]) if configs[name] else None}
         outputs[name] = outs
         log(f"  {name:10s} {info['fps']:.3f} fps  E_warp {e:.6f} ({e / source_e:.1f}x source)  "
             f"key frames {info['keyframes']}")
-    base = rows["per-frame"]["fps"]
+    base = rows["per-frame"]["fps"] if "per-frame" in rows else float("nan")
     for r in rows.values():
         r["speedup"] = r["fps"] / base
     result = {"frames": len(frames), "size": [frames[0].shape[1], frames[0].shape[0]],
@@ -241,20 +261,20 @@ def report_md(results: dict, a: argparse.Namespace) -> str:
         lines += [f"## {clip} ({r['size'][0]}x{r['size'][1]}, first {r['frames']} frames)", "",
                   f"Source E_warp {r['source_e_warp']:.6f}. Load average before {la[0]:.2f} {la[1]:.2f} {la[2]:.2f}, "
                   f"after {lb[0]:.2f} {lb[1]:.2f} {lb[2]:.2f}.", "",
-                  "| variant | fps | speed-up | E_warp | ratio to source | key frames | ms/frame by stage |"
+                  "| variant | fps | speed-up | E_warp | ratio to source | key frames | ms/frame by stage | load |"
                   + (" d_style | d_content |" if "style_strength" in r else ""),
-                  "|---|---|---|---|---|---|---|" + ("---|---|" if "style_strength" in r else "")]
+                  "|---|---|---|---|---|---|---|---|" + ("---|---|" if "style_strength" in r else "")]
         for name, v in r["variants"].items():
             stages = ", ".join(f"{k} {ms:.0f}" for k, ms in v["ms_per_frame"].items())
             row = (f"| {name} | {v['fps']:.3f} | {v['speedup']:.2f}x | {v['e_warp']:.6f} | {v['e_warp_ratio']:.2f} | "
-                   f"{v['keyframes']}/{r['frames']} | {stages} |")
+                   f"{v['keyframes']}/{r['frames']} | {stages} | {v['load'][0]:.1f}-{v['load'][1]:.1f} |")
             if "style_strength" in r:
                 s = r["style_strength"][name]
                 row += f" {s['style']:.4f} | {s['content']:.4f} |"
             lines.append(row)
         if "style_strength" in r:
             s = r["style_strength"]["source"]
-            lines.append(f"| (source frames) | | | {r['source_e_warp']:.6f} | 1.00 | | | {s['style']:.4f} | "
+            lines.append(f"| (source frames) | | | {r['source_e_warp']:.6f} | 1.00 | | | | {s['style']:.4f} | "
                          f"{s['content']:.4f} |")
         lines.append("")
     return "\n".join(lines)
@@ -271,6 +291,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--blend", type=float, default=TemporalConfig().blend, help="stabilisation weight")
     p.add_argument("--quality-frames", type=int, default=4, help="frames for style strength (0: skip)")
     p.add_argument("--strip-start", type=int, default=20, help="first frame of the side-by-side strip")
+    p.add_argument("--variants", default="", help="comma-separated subset of the variants (default: all)")
+    p.add_argument("--sequential", action="store_true",
+                   help="one variant at a time, each freed before the next (large clips: memory)")
+    p.add_argument("--tag", default="", help="suffix of the result files (temporal{TAG}.md, ...)")
     p.add_argument("--out", type=Path, default=OUT)
     a = p.parse_args(argv)
     results, first = {}, None
@@ -282,15 +306,15 @@ def main(argv: list[str] | None = None) -> int:
         if first is None:
             first = (path.stem, frames, outputs)
     a.out.mkdir(parents=True, exist_ok=True)
-    (a.out / "temporal.json").write_text(json.dumps({"args": {k: str(v) for k, v in vars(a).items()},
+    (a.out / f"temporal{a.tag}.json").write_text(json.dumps({"args": {k: str(v) for k, v in vars(a).items()},
                                                      "clips": results}, indent=2) + "\n")
-    (a.out / "temporal.md").write_text(report_md(results, a) + "\n")
-    cv2.imwrite(str(a.out / "temporal_plot.png"), plot(results))
+    (a.out / f"temporal{a.tag}.md").write_text(report_md(results, a) + "\n")
+    cv2.imwrite(str(a.out / f"temporal{a.tag}_plot.png"), plot(results))
     stem, frames, outputs = first
     start = min(a.strip_start, len(frames) - 4)
-    cv2.imwrite(str(a.out / "temporal_strip.jpg"), cv2.cvtColor(strip(frames, outputs, start), cv2.COLOR_RGB2BGR),
+    cv2.imwrite(str(a.out / f"temporal{a.tag}_strip.jpg"), cv2.cvtColor(strip(frames, outputs, start), cv2.COLOR_RGB2BGR),
                 [cv2.IMWRITE_JPEG_QUALITY, 90])
-    print(f"wrote {a.out / 'temporal.md'}, temporal.json, temporal_plot.png, temporal_strip.jpg ({stem})")
+    print(f"wrote {a.out}/temporal{a.tag}.md, .json, _plot.png, _strip.jpg ({stem})")
     return 0
 
 

@@ -19,6 +19,8 @@ a'. ``propagate`` (with ``reuse``): the head too is skipped where it can be.
 c. ``stabilize``: the output is blended with the previous output warped by
    flow, only where a forward-backward check says the pixel is visible in both
    frames (Ruder et al. 2016), so moving and disoccluded regions do not ghost.
+   With ``keep_contrast`` the blend's lost local contrast is restored on the way
+   out (rtstyle.contrast); the stream's state stays the plain blend.
 
 a and b need the trunk/head graphs (NAME.trunk.onnx, NAME.head.onnx beside
 NAME.onnx, written by export/split_export.py); c works with any model.
@@ -35,6 +37,7 @@ import cv2
 import numpy as np
 
 from .engines import Engine, EngineOptions, create_engine
+from .contrast import restore_contrast
 from .flow import DisFlow, consistent, gray, resize_flow, warp
 MECHANISMS = ("reuse", "propagate", "norms", "stabilize")
 # The half graphs' extra I/O (rtstyle.models.split): carried instance-norm statistics.
@@ -57,6 +60,9 @@ class TemporalConfig:
     norm_momentum: float = 0.5  # weight of the previous statistics
     stabilize: bool = True  # c: blend with the flow-warped previous output
     blend: float = 0.85  # weight of the warped previous output on consistent pixels
+    keep_contrast: bool = False  # restore the blend's local contrast to the fresh frame's (rtstyle.contrast)
+    contrast_radius: int = 4  # window of the local statistics: (2r + 1)^2 pixels
+    max_gain: float = 2.0
     match_error: float = 0.05  # source frames differing more than this after warping are not blended
     flow_scale: float = 0.5  # flow is computed on frames downscaled by this
     flow_preset: str = "fast"
@@ -133,7 +139,8 @@ class TemporalStage:
         self.config = config
         self.full = full
         self.trunk, self.head = (Half(split[0]), Half(split[1])) if split else (None, None)
-        self.flow = DisFlow(config.flow_preset)
+        self.dis = DisFlow(config.flow_preset)
+        self.flows: dict[tuple[int, int], np.ndarray] = {}
         self.keyframes = 0  # trunk runs so far (key frames), for reports
         self.frames = 0
         self.reset()
@@ -161,6 +168,7 @@ class TemporalStage:
             self.reset()
             self.shape = frame.shape
         self.prev_thumb = thumb
+        self.flows.clear()
         timings = {"flow": time.perf_counter() - t0}
 
         out = self._network(batch, g, h, w, timings)
@@ -240,6 +248,14 @@ class TemporalStage:
             image += mask[..., None] * (fresh - image)
         return np.ascontiguousarray(image.transpose(2, 0, 1)[None])
 
+    def flow(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """DIS flow ``a`` -> ``b``, computed once per frame: when the key frame is the previous
+        frame, feature reuse and stabilisation ask for the same pairs."""
+        pair = (id(a), id(b))  # the stream's own gray frames, alive for the whole call
+        if pair not in self.flows:
+            self.flows[pair] = self.dis(a, b)
+        return self.flows[pair]
+
     def _matches(self, g: np.ndarray, other: np.ndarray, to_other: np.ndarray) -> np.ndarray:
         """Where ``other`` warped onto ``g`` matches it. Where the source frames do not match
         (lighting, motion the flow missed), their stylized pictures will not either: no reuse, no ghost."""
@@ -256,8 +272,13 @@ class TemporalStage:
             mask = cv2.GaussianBlur(cv2.resize(valid, (w, h), interpolation=cv2.INTER_LINEAR), (5, 5), 0)
             previous = warp(self.prev_out, resize_flow(to_prev, (w, h)), sharp=True)
             weight = (self.config.blend * mask)[..., None]
-            image = image + weight * (previous - image)
-        self.prev_out = image
+            fresh, image = image, image + weight * (previous - image)
+            self.prev_out = image
+            if self.config.keep_contrast:
+                # On the way out only: fed back, the restored strokes would be boosted again each frame.
+                image = restore_contrast(image, fresh, self.config.contrast_radius, self.config.max_gain)
+        else:
+            self.prev_out = image
         timings["stabilize"] = time.perf_counter() - t
         return np.ascontiguousarray(image.transpose(2, 0, 1)[None])
 
