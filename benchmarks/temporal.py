@@ -53,7 +53,7 @@ from rtstyle.flow import DisFlow, consistent, farneback, gray, resize_flow, warp
 from rtstyle.pipeline import Frame  # noqa: E402
 from rtstyle.sources import VideoSource  # noqa: E402
 from rtstyle.stylizer import Stylizer  # noqa: E402
-from rtstyle.temporal import MECHANISMS, TemporalConfig  # noqa: E402
+from rtstyle.temporal import DEFAULT_MECHANISMS, MECHANISMS, TemporalConfig  # noqa: E402
 
 VIDEOS = ROOT.parent / "shared/data/video"
 OUT = ROOT / "benchmarks/results"
@@ -62,9 +62,9 @@ OUT = ROOT / "benchmarks/results"
 def variants(keyframe_interval: int, blend: float) -> dict[str, TemporalConfig | None]:
     kw = {"keyframe_interval": keyframe_interval, "blend": blend}
     out: dict[str, TemporalConfig | None] = {"per-frame": None}
-    out.update({m: TemporalConfig.only([m], **kw) for m in MECHANISMS})
-    out["all"] = TemporalConfig.only(MECHANISMS, **kw)
-    out["all+contrast"] = TemporalConfig.only(MECHANISMS, keep_contrast=True, **kw)
+    out.update({m: TemporalConfig.only([m], **kw) for m in DEFAULT_MECHANISMS})
+    out["all"] = TemporalConfig.only(DEFAULT_MECHANISMS, **kw)
+    out["all+contrast"] = TemporalConfig.only(MECHANISMS, **kw)
     return out
 
 

@@ -19,8 +19,9 @@ a'. ``propagate`` (with ``reuse``): the head too is skipped where it can be.
 c. ``stabilize``: the output is blended with the previous output warped by
    flow, only where a forward-backward check says the pixel is visible in both
    frames (Ruder et al. 2016), so moving and disoccluded regions do not ghost.
-   With ``keep_contrast`` the blend's lost local contrast is restored on the way
-   out (rtstyle.contrast); the stream's state stays the plain blend.
+   ``contrast`` (``keep_contrast``, opt-in): stabilise, then restore the local
+   contrast the blend averaged away, on the way out (rtstyle.contrast); the
+   stream's state stays the plain blend.
 
 a and b need the trunk/head graphs (NAME.trunk.onnx, NAME.head.onnx beside
 NAME.onnx, written by export/split_export.py); c works with any model.
@@ -39,7 +40,9 @@ import numpy as np
 from .engines import Engine, EngineOptions, create_engine
 from .contrast import restore_contrast
 from .flow import DisFlow, consistent, gray, resize_flow, warp
-MECHANISMS = ("reuse", "propagate", "norms", "stabilize")
+MECHANISMS = ("reuse", "propagate", "norms", "stabilize", "contrast")
+# "contrast" (stabilize, keeping the strokes' local contrast) is opt-in: it flickers twice as much.
+DEFAULT_MECHANISMS = MECHANISMS[:4]
 # The half graphs' extra I/O (rtstyle.models.split): carried instance-norm statistics.
 STATS_PREV, MOMENTUM, STATS = "stats_prev", "momentum", "stats"
 # Propagation runs the head on TILE x TILE feature tiles, each with MARGIN more on every side.
@@ -52,7 +55,7 @@ FIRST_STATS = np.zeros((1, 2, 8192), np.float32)
 @dataclass(frozen=True)
 class TemporalConfig:
     reuse: bool = True  # a: trunk on key frames, warped features in between
-    keyframe_interval: int = 4  # at most this many frames per key frame
+    keyframe_interval: int = 6  # at most this many frames per key frame
     rekey_error: float = 0.05  # fraction of pixels the flow from the key frame cannot explain: take a key frame
     propagate: bool = True  # a': warp the key frame's output, run the head only on the holes
     max_holes: float = 0.5  # fraction of the frame in hole crops above which the whole head runs
@@ -92,7 +95,8 @@ class TemporalConfig:
         if unknown:
             raise ValueError(f"unknown temporal mechanism {sorted(unknown)[0]!r}; choose from {', '.join(MECHANISMS)}")
         return cls(reuse="reuse" in mechanisms or "propagate" in mechanisms, propagate="propagate" in mechanisms,
-                   carry_norms="norms" in mechanisms, stabilize="stabilize" in mechanisms, **kw)
+                   carry_norms="norms" in mechanisms, stabilize="stabilize" in mechanisms or "contrast" in mechanisms,
+                   keep_contrast="contrast" in mechanisms, **kw)
 
 
 def split_paths(model_path: str | Path) -> tuple[Path, Path]:
