@@ -10,8 +10,9 @@ low-contrast version of the style (its Gram statistics move toward the photo's).
 ``restore_contrast`` puts the lost local variance back, as in histogram-preserving
 blending (Heitz & Neyret 2018): around every pixel, ``out = mean_B + (B - mean_B) *
 std_new / std_B``, with box-filter statistics and a capped gain. The local means --
-the low frequencies and where the strokes sit -- stay those of the blend, so the
-picture stays as steady; only the strokes' amplitude returns to the fresh frame's.
+the low frequencies and where the strokes sit -- stay those of the blend; the
+strokes' amplitude returns to the fresh frame's, and with it part of the flicker
+(measured in benchmarks/temporal.py: variant all+contrast).
 """
 from __future__ import annotations
 

@@ -79,6 +79,8 @@ class TemporalConfig:
                 raise ValueError(f"{name} must be in [0, 1)")
         if not 0.0 < self.flow_scale <= 1.0:
             raise ValueError("flow_scale must be in (0, 1]")
+        if self.contrast_radius < 1 or self.max_gain < 1.0:
+            raise ValueError("contrast_radius must be at least 1 and max_gain at least 1")
 
     @property
     def enabled(self) -> bool:

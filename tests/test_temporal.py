@@ -176,6 +176,8 @@ def test_bad_temporal_settings_are_value_errors():
         TemporalConfig.only(["speed"])
     with pytest.raises(ValueError, match="blend"):
         replace(TemporalConfig(), blend=1.5)
+    with pytest.raises(ValueError, match="max_gain"):
+        TemporalConfig(max_gain=0.5)
 
 
 def test_video_cli_with_temporal_keeps_every_frame(bunny, tmp_path, capfd):
