@@ -1,7 +1,11 @@
 """Speed and temporal stability of the temporal stage, per mechanism, on real clips.
 
     python benchmarks/temporal.py [--videos bunny.mp4,cockatoo.mp4:24] [--frames 48] [--style starry]
-                                  [--threads 2] [--keyframe-interval 4] [--quality-frames 4 (0: skip)]
+                                  [--threads 2] [--keyframe-interval 6] [--quality-frames 4 (0: skip)]
+                                  [--variants per-frame,all,...] [--sequential] [--tag _cockatoo]
+    python benchmarks/temporal.py                          # the bunny table (results/temporal.md)
+    python benchmarks/temporal.py --videos cockatoo.mp4:24 --sequential \
+        --variants per-frame,propagate,stabilize,all,all+contrast --tag _cockatoo
 
 For each clip (first --frames frames, or :FRAMES after its name, at the clip's
 own resolution) and each variant -- per-frame (no temporal stage), each
