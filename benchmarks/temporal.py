@@ -1,11 +1,16 @@
 """Speed and temporal stability of the temporal stage, per mechanism, on real clips.
 
     python benchmarks/temporal.py [--videos bunny.mp4,cockatoo.mp4:24] [--frames 48] [--style starry]
-                                  [--threads 2] [--keyframe-interval 4] [--quality-frames 4 (0: skip)]
+                                  [--threads 2] [--keyframe-interval 6] [--quality-frames 4 (0: skip)]
+                                  [--variants per-frame,all,...] [--sequential] [--tag _cockatoo]
+    python benchmarks/temporal.py                          # the bunny table (results/temporal.md)
+    python benchmarks/temporal.py --videos cockatoo.mp4:24 --sequential \
+        --variants per-frame,propagate,stabilize,all,all+contrast --tag _cockatoo
 
 For each clip (first --frames frames, or :FRAMES after its name, at the clip's
 own resolution) and each variant -- per-frame (no temporal stage), each
-mechanism alone (reuse, propagate, norms, stabilize), all together -- it measures:
+mechanism alone (reuse, propagate, norms, stabilize), all together, and all
+together with the stabiliser's contrast restored (all+contrast) -- it measures:
 
 * fps of ``Stylizer.stylize_timed`` alone (decode and encode excluded: they are
   the same for every variant), after one warm-up frame, and seconds per stage.
@@ -21,9 +26,11 @@ mechanism alone (reuse, propagate, norms, stabilize), all together -- it measure
   content distances of benchmarks/quality.py (relative Gram / relu3_3
   distances, VGG16) of each variant's output, to compare with per-frame.
 
-Memory: the six variants' ONNX Runtime sessions are alive together; at 1280x720
-(cockatoo.mp4) their arenas took >11 GB and the run was OOM-killed on this 24 GB
-machine shared with others, so the default is bunny.mp4 (640x360) only.
+Memory: interleaved, all variants' ONNX Runtime sessions are alive together; at
+1280x720 (cockatoo.mp4) their arenas took >11 GB and the run was OOM-killed on this
+24 GB machine shared with others. ``--sequential`` runs the variants one after
+another over the whole clip and frees each before the next (fair only on an idle
+machine, or a steady load: compare the load averages printed per variant).
 
 Writes benchmarks/results/temporal.md, temporal.json, temporal_plot.png
 (fps vs E_warp ratio) and temporal_strip.jpg (source / per-frame / all
@@ -34,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import gc
 import os
 import sys
 import time
@@ -45,11 +53,11 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from rtstyle.flow import consistent, farneback, warping_error  # noqa: E402
+from rtstyle.flow import DisFlow, consistent, farneback, gray, resize_flow, warp, warping_error  # noqa: E402
 from rtstyle.pipeline import Frame  # noqa: E402
 from rtstyle.sources import VideoSource  # noqa: E402
 from rtstyle.stylizer import Stylizer  # noqa: E402
-from rtstyle.temporal import MECHANISMS, TemporalConfig  # noqa: E402
+from rtstyle.temporal import DEFAULT_MECHANISMS, MECHANISMS, TemporalConfig  # noqa: E402
 
 VIDEOS = ROOT.parent / "shared/data/video"
 OUT = ROOT / "benchmarks/results"
@@ -58,8 +66,9 @@ OUT = ROOT / "benchmarks/results"
 def variants(keyframe_interval: int, blend: float) -> dict[str, TemporalConfig | None]:
     kw = {"keyframe_interval": keyframe_interval, "blend": blend}
     out: dict[str, TemporalConfig | None] = {"per-frame": None}
-    out.update({m: TemporalConfig.only([m], **kw) for m in MECHANISMS})
-    out["all"] = TemporalConfig.only(MECHANISMS, **kw)
+    out.update({m: TemporalConfig.only([m], **kw) for m in DEFAULT_MECHANISMS})
+    out["all"] = TemporalConfig.only(DEFAULT_MECHANISMS, **kw)
+    out["all+contrast"] = TemporalConfig.only(MECHANISMS, **kw)
     return out
 
 
@@ -88,11 +97,40 @@ class SourceFlow:
         return [warping_error(cur, prev, flow, valid)
                 for (flow, valid), prev, cur in zip(self.pairs, frames, frames[1:])]
 
+    def floor(self, sources: list[np.ndarray], stylized: list[np.ndarray], config: TemporalConfig) -> float:
+        """E_warp of a picture that follows the stage's own flow perfectly: stylized frame t-1
+        warped to t by the stage's DIS flow (its flow scale and preset), scored against the
+        metric's Farneback flow. What remains is the two flows' disagreement, times the
+        picture's texture energy: about the E_warp a stage driven by that flow gets
+        while keeping ``stylized``'s texture at full strength."""
+        dis = DisFlow(config.flow_preset)
+        h, w = sources[0].shape[:2]
+        size = (max(8, round(w * config.flow_scale)), max(8, round(h * config.flow_scale)))
+        errors = []
+        for (flow, valid), prev, cur, out in zip(self.pairs, sources, sources[1:], stylized):
+            own = resize_flow(dis(gray(cur, size), gray(prev, size)), (w, h))
+            followed = (warp(out.astype(np.float32), own, sharp=True) + 0.5).clip(0, 255).astype(np.uint8)
+            errors.append(warping_error(followed, out, flow, valid))
+        return float(np.mean(errors))
+
+
+def stylize_variants(frames: list[np.ndarray], style: str, threads: int, configs: dict[str, TemporalConfig | None],
+                     sequential: bool = False) -> dict[str, tuple[list[np.ndarray], dict]]:
+    """Every variant over the same frames, one Stylizer (one stream state) each. Interleaved (the
+    default), the variants take turns frame by frame: on a shared machine whose load drifts, each
+    then sees the same conditions. ``sequential``: one variant at a time, freed before the next."""
+    groups = [[name] for name in configs] if sequential else [list(configs)]
+    result = {}
+    for names in groups:
+        result.update(stylize_interleaved(frames, style, threads, {n: configs[n] for n in names}))
+        gc.collect()  # the finished variants' sessions and arenas, before the next ones allocate theirs
+    return result
+
 
 def stylize_interleaved(frames: list[np.ndarray], style: str, threads: int,
                         configs: dict[str, TemporalConfig | None]) -> dict[str, tuple[list[np.ndarray], dict]]:
-    """Every variant over the same frames, one Stylizer (one stream state) each, taking turns frame
-    by frame: on a shared machine whose load drifts, each variant then sees the same conditions."""
+    """The variants over the same frames, taking turns frame by frame."""
+    load = os.getloadavg()[0]
     stylizers = {name: Stylizer(style, threads=threads, temporal=c) for name, c in configs.items()}
     for s in stylizers.values():
         s.stylize_timed(frames[0])  # warm-up: ORT allocates its buffers on the first call
@@ -112,7 +150,7 @@ def stylize_interleaved(frames: list[np.ndarray], style: str, threads: int,
                 stages[name][k] = stages[name].get(k, 0.0) + v
     result = {}
     for name, s in stylizers.items():
-        info = {"fps": len(frames) / wall[name],
+        info = {"fps": len(frames) / wall[name], "load": [load, os.getloadavg()[0]],
                 "ms_per_frame": {k: 1e3 * v / len(frames) for k, v in stages[name].items()},
                 "keyframes": s.temporal.keyframes if s.temporal else len(frames),
                 "notes": s.temporal.notes if s.temporal else []}
@@ -145,8 +183,8 @@ def style_strength(frames: list[np.ndarray], outputs: dict[str, list[np.ndarray]
 
 
 def strip(frames: list[np.ndarray], outputs: dict[str, list[np.ndarray]], start: int, count: int = 4) -> np.ndarray:
-    """Rows: source, per-frame, all; columns: ``count`` consecutive frames, then a 2x zoom of the centre of the last."""
-    rows = {"source": frames, "per-frame": outputs["per-frame"], "all": outputs["all"]}
+    """Rows: source, per-frame, all (and all+contrast); columns: ``count`` consecutive frames, then a 2x zoom of the centre of the last."""
+    rows = {"source": frames, **{k: outputs[k] for k in ("per-frame", "all", "all+contrast") if k in outputs}}
     h, w = frames[0].shape[:2]
     scale = min(1.0, 320 / w)
     cw, ch = round(w * scale), round(h * scale)
@@ -211,19 +249,24 @@ def bench_clip(path: Path, a: argparse.Namespace, log) -> tuple[dict, dict[str, 
         f"source E_warp {source_e:.6f}, load {load_before[0]:.2f}")
     outputs, rows = {}, {}
     configs = variants(a.keyframe_interval, a.blend)
-    for name, (outs, info) in stylize_interleaved(frames, a.style, a.threads, configs).items():
+    if a.variants:
+        configs = {k: configs[k] for k in a.variants.split(",")}
+    for name, (outs, info) in stylize_variants(frames, a.style, a.threads, configs, a.sequential).items():
         e = float(np.mean(source_flow.e_warp(outs)))
         rows[name] = {**info, "e_warp": e, "e_warp_ratio": e / source_e,
                       "config": asdict(configs[name]) if configs[name] else None}
         outputs[name] = outs
         log(f"  {name:10s} {info['fps']:.3f} fps  E_warp {e:.6f} ({e / source_e:.1f}x source)  "
             f"key frames {info['keyframes']}")
-    base = rows["per-frame"]["fps"]
+    base = rows["per-frame"]["fps"] if "per-frame" in rows else float("nan")
     for r in rows.values():
         r["speedup"] = r["fps"] / base
     result = {"frames": len(frames), "size": [frames[0].shape[1], frames[0].shape[0]],
               "source_e_warp": source_e, "variants": rows,
               "load_before": load_before, "load_after": os.getloadavg()}
+    if "per-frame" in outputs:
+        result["flow_floor"] = source_flow.floor(frames, outputs["per-frame"], TemporalConfig()) / source_e
+        log(f"  flow floor for per-frame texture: {result['flow_floor']:.1f}x source")
     if a.quality_frames:
         result["style_strength"] = style_strength(frames, outputs, a.style, a.quality_frames)
     return result, outputs, frames
@@ -241,21 +284,29 @@ def report_md(results: dict, a: argparse.Namespace) -> str:
         lines += [f"## {clip} ({r['size'][0]}x{r['size'][1]}, first {r['frames']} frames)", "",
                   f"Source E_warp {r['source_e_warp']:.6f}. Load average before {la[0]:.2f} {la[1]:.2f} {la[2]:.2f}, "
                   f"after {lb[0]:.2f} {lb[1]:.2f} {lb[2]:.2f}.", "",
-                  "| variant | fps | speed-up | E_warp | ratio to source | key frames | ms/frame by stage |"
+                  "| variant | fps | speed-up | E_warp | ratio to source | key frames | ms/frame by stage | load |"
                   + (" d_style | d_content |" if "style_strength" in r else ""),
-                  "|---|---|---|---|---|---|---|" + ("---|---|" if "style_strength" in r else "")]
+                  "|---|---|---|---|---|---|---|---|" + ("---|---|" if "style_strength" in r else "")]
         for name, v in r["variants"].items():
             stages = ", ".join(f"{k} {ms:.0f}" for k, ms in v["ms_per_frame"].items())
             row = (f"| {name} | {v['fps']:.3f} | {v['speedup']:.2f}x | {v['e_warp']:.6f} | {v['e_warp_ratio']:.2f} | "
-                   f"{v['keyframes']}/{r['frames']} | {stages} |")
+                   f"{v['keyframes']}/{r['frames']} | {stages} | {v['load'][0]:.1f}-{v['load'][1]:.1f} |")
             if "style_strength" in r:
                 s = r["style_strength"][name]
                 row += f" {s['style']:.4f} | {s['content']:.4f} |"
             lines.append(row)
         if "style_strength" in r:
             s = r["style_strength"]["source"]
-            lines.append(f"| (source frames) | | | {r['source_e_warp']:.6f} | 1.00 | | | {s['style']:.4f} | "
+            lines.append(f"| (source frames) | | | {r['source_e_warp']:.6f} | 1.00 | | | | {s['style']:.4f} | "
                          f"{s['content']:.4f} |")
+        if "flow_floor" in r:
+            lines += ["", f"Flow floor: the per-frame output of frame t-1 moved to t along the stage's own flow "
+                      f"(DIS, {TemporalConfig().flow_preset}, scale {TemporalConfig().flow_scale}) -- perfectly "
+                      f"stable by that flow, every stroke kept -- scores E_warp {r['flow_floor']:.1f}x source "
+                      "under the metric's Farneback flow: the two flows disagree by a fraction of a pixel, "
+                      "which costs in proportion to the texture's energy. A stage driven by this flow that "
+                      "keeps the per-frame texture at full strength scores about that; lower ratios come "
+                      "with weaker fine texture (higher d_style)."]
         lines.append("")
     return "\n".join(lines)
 
@@ -271,6 +322,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--blend", type=float, default=TemporalConfig().blend, help="stabilisation weight")
     p.add_argument("--quality-frames", type=int, default=4, help="frames for style strength (0: skip)")
     p.add_argument("--strip-start", type=int, default=20, help="first frame of the side-by-side strip")
+    p.add_argument("--variants", default="", help="comma-separated subset of the variants (default: all)")
+    p.add_argument("--sequential", action="store_true",
+                   help="one variant at a time, each freed before the next (large clips: memory)")
+    p.add_argument("--tag", default="", help="suffix of the result files (temporal{TAG}.md, ...)")
     p.add_argument("--out", type=Path, default=OUT)
     a = p.parse_args(argv)
     results, first = {}, None
@@ -282,15 +337,15 @@ def main(argv: list[str] | None = None) -> int:
         if first is None:
             first = (path.stem, frames, outputs)
     a.out.mkdir(parents=True, exist_ok=True)
-    (a.out / "temporal.json").write_text(json.dumps({"args": {k: str(v) for k, v in vars(a).items()},
+    (a.out / f"temporal{a.tag}.json").write_text(json.dumps({"args": {k: str(v) for k, v in vars(a).items()},
                                                      "clips": results}, indent=2) + "\n")
-    (a.out / "temporal.md").write_text(report_md(results, a) + "\n")
-    cv2.imwrite(str(a.out / "temporal_plot.png"), plot(results))
+    (a.out / f"temporal{a.tag}.md").write_text(report_md(results, a) + "\n")
+    cv2.imwrite(str(a.out / f"temporal{a.tag}_plot.png"), plot(results))
     stem, frames, outputs = first
     start = min(a.strip_start, len(frames) - 4)
-    cv2.imwrite(str(a.out / "temporal_strip.jpg"), cv2.cvtColor(strip(frames, outputs, start), cv2.COLOR_RGB2BGR),
+    cv2.imwrite(str(a.out / f"temporal{a.tag}_strip.jpg"), cv2.cvtColor(strip(frames, outputs, start), cv2.COLOR_RGB2BGR),
                 [cv2.IMWRITE_JPEG_QUALITY, 90])
-    print(f"wrote {a.out / 'temporal.md'}, temporal.json, temporal_plot.png, temporal_strip.jpg ({stem})")
+    print(f"wrote {a.out}/temporal{a.tag}.md, .json, _plot.png, _strip.jpg ({stem})")
     return 0
 
 

@@ -11,6 +11,7 @@ network hop, decoding, waiting for the network and drawing.
     python benchmarks/webcam_latency.py                       # 640x480, starry, 60 s, window
     python benchmarks/webcam_latency.py --no-window --seconds 30
     python benchmarks/webcam_latency.py --screenshot docs/webcam_window.png
+    python benchmarks/webcam_latency.py --no-window --temporal  # as `rtstyle webcam --temporal`
 
 Writes benchmarks/results/webcam_latency.json and .md (or --out).
 """
@@ -40,6 +41,7 @@ from rtstyle.capture import CaptureConfig  # noqa: E402
 from rtstyle.display import gui_available  # noqa: E402
 from rtstyle.effects import ControlState, LiveStylizer  # noqa: E402
 from rtstyle.loopback import STAMP_MODULO, read_stamp  # noqa: E402
+from rtstyle.temporal import TemporalConfig  # noqa: E402
 from rtstyle.webcam import WebcamConfig, run_webcam, webcam_report  # noqa: E402
 
 
@@ -102,6 +104,7 @@ def main() -> int:
                    help="serve clean frames (for screenshots); latency then comes from the pipeline clock only")
     p.add_argument("--screenshot", type=Path,
                    help="save a screenshot of the window, then one side by side (key v); needs Pillow with XCB")
+    p.add_argument("--temporal", action="store_true", help="with the temporal stage, as `rtstyle webcam --temporal`")
     p.add_argument("--out", type=Path, default=RESULTS / "webcam_latency")
     a = p.parse_args()
 
@@ -125,7 +128,8 @@ def main() -> int:
                                *([] if a.no_stamp else ["--stamp"])], stderr=subprocess.DEVNULL)
     time.sleep(2.0)  # decoding the clip into memory
 
-    stylizer = Stylizer(a.style, threads=a.threads, max_size=a.max_size)
+    stylizer = Stylizer(a.style, threads=a.threads, max_size=a.max_size,
+                        temporal=TemporalConfig() if a.temporal else None)
     live = LiveStylizer([a.style], lambda name: stylizer, ControlState(), stylizer)
     shown: list[tuple[int | None, float]] = []
 
@@ -173,7 +177,8 @@ def main() -> int:
     out = {
         "mode": "window (Xvfb)" if xvfb else "window" if window else "headless",
         "size": a.size, "style": a.style, "threads": a.threads or os.cpu_count(), "max_size": a.max_size,
-        "seconds": a.seconds, "loadavg_before": load_before, "loadavg_after": load_after,
+        "seconds": a.seconds, "temporal": a.temporal,
+        "keyframes": stylizer.temporal.keyframes if stylizer.temporal else None, "loadavg_before": load_before, "loadavg_after": load_after,
         "served_frames": len(served),
         "stamped_latency_served_to_shown": percentiles(latencies),
         "stamps_unreadable": unreadable, "stamps_impossible": impossible,
@@ -195,7 +200,9 @@ def main() -> int:
           f"| pipeline clock: captured -> {where} | {q['p50_ms']} | {q['p95_ms']} | {report['frames']} |\n\n"
           f"- {report['fps']} stylized frames {where} per second; {report['dropped']} of {report['captured']} "
           f"captured frames dropped (the camera runs at the clip's 24 fps)\n"
-          f"- stamps: {stamps}\n")
+          f"- stamps: {stamps}\n"
+          + (f"- temporal stage on: {stylizer.temporal.keyframes} key frames (trunk runs) in "
+             f"{stylizer.temporal.frames} stylized frames\n" if stylizer.temporal else ""))
     a.out.with_suffix(".md").write_text(md)
     print(md)
     return 0

@@ -45,15 +45,15 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
 
 def add_temporal_args(p: argparse.ArgumentParser, default: bool = True) -> None:
     """Video and camera streams: reuse work and smooth across frames (rtstyle.temporal)."""
-    from .temporal import MECHANISMS
+    from .temporal import DEFAULT_MECHANISMS, MECHANISMS
 
     p.add_argument("--temporal", action=argparse.BooleanOptionalAction, default=default,
                    help=f"feature reuse across frames and flicker reduction (default: {'on' if default else 'off'}; "
                         "--no-temporal stylizes every frame independently)")
     p.add_argument("--keyframe-interval", type=int, default=None, metavar="N",
-                   help="run the full network at least every N frames (default: 4)")
-    p.add_argument("--temporal-mechanisms", default=",".join(MECHANISMS), metavar="LIST",
-                   help=f"which of {','.join(MECHANISMS)} to use (default: all)")
+                   help="run the full network at least every N frames (default: 6)")
+    p.add_argument("--temporal-mechanisms", default=",".join(DEFAULT_MECHANISMS), metavar="LIST",
+                   help=f"which of {','.join(MECHANISMS)} to use (default: {','.join(DEFAULT_MECHANISMS)})")
 
 
 def temporal_config(a: argparse.Namespace):

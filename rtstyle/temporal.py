@@ -19,6 +19,9 @@ a'. ``propagate`` (with ``reuse``): the head too is skipped where it can be.
 c. ``stabilize``: the output is blended with the previous output warped by
    flow, only where a forward-backward check says the pixel is visible in both
    frames (Ruder et al. 2016), so moving and disoccluded regions do not ghost.
+   ``contrast`` (``keep_contrast``, opt-in): stabilise, then restore the local
+   contrast the blend averaged away, on the way out (rtstyle.contrast); the
+   stream's state stays the plain blend.
 
 a and b need the trunk/head graphs (NAME.trunk.onnx, NAME.head.onnx beside
 NAME.onnx, written by export/split_export.py); c works with any model.
@@ -35,8 +38,11 @@ import cv2
 import numpy as np
 
 from .engines import Engine, EngineOptions, create_engine
+from .contrast import restore_contrast
 from .flow import DisFlow, consistent, gray, resize_flow, warp
-MECHANISMS = ("reuse", "propagate", "norms", "stabilize")
+MECHANISMS = ("reuse", "propagate", "norms", "stabilize", "contrast")
+# "contrast" (stabilize, keeping the strokes' local contrast) is opt-in: it flickers twice as much.
+DEFAULT_MECHANISMS = MECHANISMS[:4]
 # The half graphs' extra I/O (rtstyle.models.split): carried instance-norm statistics.
 STATS_PREV, MOMENTUM, STATS = "stats_prev", "momentum", "stats"
 # Propagation runs the head on TILE x TILE feature tiles, each with MARGIN more on every side.
@@ -49,7 +55,7 @@ FIRST_STATS = np.zeros((1, 2, 8192), np.float32)
 @dataclass(frozen=True)
 class TemporalConfig:
     reuse: bool = True  # a: trunk on key frames, warped features in between
-    keyframe_interval: int = 4  # at most this many frames per key frame
+    keyframe_interval: int = 6  # at most this many frames per key frame
     rekey_error: float = 0.05  # fraction of pixels the flow from the key frame cannot explain: take a key frame
     propagate: bool = True  # a': warp the key frame's output, run the head only on the holes
     max_holes: float = 0.5  # fraction of the frame in hole crops above which the whole head runs
@@ -57,6 +63,9 @@ class TemporalConfig:
     norm_momentum: float = 0.5  # weight of the previous statistics
     stabilize: bool = True  # c: blend with the flow-warped previous output
     blend: float = 0.85  # weight of the warped previous output on consistent pixels
+    keep_contrast: bool = False  # restore the blend's local contrast to the fresh frame's (rtstyle.contrast)
+    contrast_radius: int = 4  # window of the local statistics: (2r + 1)^2 pixels
+    max_gain: float = 2.0
     match_error: float = 0.05  # source frames differing more than this after warping are not blended
     flow_scale: float = 0.5  # flow is computed on frames downscaled by this
     flow_preset: str = "fast"
@@ -70,6 +79,8 @@ class TemporalConfig:
                 raise ValueError(f"{name} must be in [0, 1)")
         if not 0.0 < self.flow_scale <= 1.0:
             raise ValueError("flow_scale must be in (0, 1]")
+        if self.contrast_radius < 1 or self.max_gain < 1.0:
+            raise ValueError("contrast_radius must be at least 1 and max_gain at least 1")
 
     @property
     def enabled(self) -> bool:
@@ -86,7 +97,8 @@ class TemporalConfig:
         if unknown:
             raise ValueError(f"unknown temporal mechanism {sorted(unknown)[0]!r}; choose from {', '.join(MECHANISMS)}")
         return cls(reuse="reuse" in mechanisms or "propagate" in mechanisms, propagate="propagate" in mechanisms,
-                   carry_norms="norms" in mechanisms, stabilize="stabilize" in mechanisms, **kw)
+                   carry_norms="norms" in mechanisms, stabilize="stabilize" in mechanisms or "contrast" in mechanisms,
+                   keep_contrast="contrast" in mechanisms, **kw)
 
 
 def split_paths(model_path: str | Path) -> tuple[Path, Path]:
@@ -133,7 +145,8 @@ class TemporalStage:
         self.config = config
         self.full = full
         self.trunk, self.head = (Half(split[0]), Half(split[1])) if split else (None, None)
-        self.flow = DisFlow(config.flow_preset)
+        self.dis = DisFlow(config.flow_preset)
+        self.flows: dict[tuple[int, int], np.ndarray] = {}
         self.keyframes = 0  # trunk runs so far (key frames), for reports
         self.frames = 0
         self.reset()
@@ -161,6 +174,7 @@ class TemporalStage:
             self.reset()
             self.shape = frame.shape
         self.prev_thumb = thumb
+        self.flows.clear()
         timings = {"flow": time.perf_counter() - t0}
 
         out = self._network(batch, g, h, w, timings)
@@ -240,6 +254,14 @@ class TemporalStage:
             image += mask[..., None] * (fresh - image)
         return np.ascontiguousarray(image.transpose(2, 0, 1)[None])
 
+    def flow(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """DIS flow ``a`` -> ``b``, computed once per frame: when the key frame is the previous
+        frame, feature reuse and stabilisation ask for the same pairs."""
+        pair = (id(a), id(b))  # the stream's own gray frames, alive for the whole call
+        if pair not in self.flows:
+            self.flows[pair] = self.dis(a, b)
+        return self.flows[pair]
+
     def _matches(self, g: np.ndarray, other: np.ndarray, to_other: np.ndarray) -> np.ndarray:
         """Where ``other`` warped onto ``g`` matches it. Where the source frames do not match
         (lighting, motion the flow missed), their stylized pictures will not either: no reuse, no ghost."""
@@ -256,8 +278,13 @@ class TemporalStage:
             mask = cv2.GaussianBlur(cv2.resize(valid, (w, h), interpolation=cv2.INTER_LINEAR), (5, 5), 0)
             previous = warp(self.prev_out, resize_flow(to_prev, (w, h)), sharp=True)
             weight = (self.config.blend * mask)[..., None]
-            image = image + weight * (previous - image)
-        self.prev_out = image
+            fresh, image = image, image + weight * (previous - image)
+            self.prev_out = image
+            if self.config.keep_contrast:
+                # On the way out only: fed back, the restored strokes would be boosted again each frame.
+                image = restore_contrast(image, fresh, self.config.contrast_radius, self.config.max_gain)
+        else:
+            self.prev_out = image
         timings["stabilize"] = time.perf_counter() - t
         return np.ascontiguousarray(image.transpose(2, 0, 1)[None])
 

@@ -340,8 +340,8 @@ def add_webcam_parser(sub: argparse._SubParsersAction, add_model_args: Callable,
     s.add_argument("--fps", type=float, help="deliver at most this many frames per second")
     s.add_argument("--mirror", action="store_true", help="flip left-right, like a mirror")
     add_model_args(s)
-    # Off by default here: the temporal stage was measured on files only, and a live stream's
-    # latency (capture -> display) matters more than its flicker until that is measured too.
+    # Off by default here: measured live (README), a stream that drops frames leaves the flow
+    # little to explain, nearly every frame is a key frame, and the stage only adds latency.
     add_temporal_args(s, default=False)
     add_workers_arg(s)
     s.add_argument("--no-window", action="store_true", help="headless: no window (use --output or --virtual-cam)")

@@ -176,6 +176,8 @@ def test_bad_temporal_settings_are_value_errors():
         TemporalConfig.only(["speed"])
     with pytest.raises(ValueError, match="blend"):
         replace(TemporalConfig(), blend=1.5)
+    with pytest.raises(ValueError, match="max_gain"):
+        TemporalConfig(max_gain=0.5)
 
 
 def test_video_cli_with_temporal_keeps_every_frame(bunny, tmp_path, capfd):
@@ -274,3 +276,21 @@ def test_the_temporal_stage_does_not_import_torch():
 
     done = subprocess.run([sys.executable, "-c", TEMPORAL_ONLY], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_reuse_and_stabilisation_share_the_flow_of_a_frame_pair(frames):
+    """After a key frame, the key is the previous frame: both mechanisms ask for the same two flows."""
+    s = Stylizer("starry", threads=1, temporal=TemporalConfig(keyframe_interval=2))
+    stage = s.temporal
+    dis, calls, asked = stage.dis, [], []
+    stage.dis = lambda a, b: calls.append(1) or dis(a, b)
+    flow = stage.flow
+    stage.flow = lambda a, b: asked.append(1) or flow(a, b)
+    per_frame = []
+    for f in frames[:5]:
+        n, m = len(asked), len(calls)
+        s.stylize(f)
+        per_frame.append((len(asked) - n, len(calls) - m))
+    # Key frames 0, 2, 4; frames 1 and 3 ask for four flows (to/from the key, to/from the
+    # previous frame: the same two pairs) and compute two. Key frames need only stabilisation's.
+    assert per_frame == [(0, 0), (4, 2), (2, 2), (4, 2), (2, 2)]
