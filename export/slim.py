@@ -30,6 +30,7 @@ import onnx
 import torch
 
 from rtstyle.engines.torch_eager import state_dict_from_onnx
+from rtstyle.models.fastnet import FastNet
 from rtstyle.models.johnson import TransformerNet, config_of
 from rtstyle.registry import resolve_model
 
@@ -38,6 +39,12 @@ from .train import Trainer
 from .vgg import relative_sq
 
 PERCEPTUAL_LAYERS = ("relu1_2", "relu2_2")
+
+# --arch: the student's class and the suffix its files get (NAME.SUFFIX.onnx beside the teacher).
+ARCHS: dict[str, tuple[type[torch.nn.Module], str]] = {
+    "johnson": (TransformerNet, "slim"),  # the teacher's layout, narrower (rtstyle/models/johnson.py)
+    "fastnet": (FastNet, "fast"),  # space-to-depth body at 1/4 and 1/8 resolution (rtstyle/models/fastnet.py)
+}
 
 
 @dataclass
@@ -49,6 +56,7 @@ class DistillConfig:
     steps: int = 1500
     batch: int = 4
     crop: int = 128
+    arch: str = "johnson"  # a key of ARCHS
     width: int = 16
     blocks: int = 3
     pixel_weight: float = 1.0
@@ -66,7 +74,7 @@ class DistillConfig:
 
     @property
     def name(self) -> str:
-        return f"{self.style}.slim"
+        return f"{self.style}.{ARCHS[self.arch][1]}"
 
 
 def load_teacher(style: str) -> tuple[TransformerNet, Path]:
@@ -81,6 +89,9 @@ class Distiller(Trainer):
     columns = ("loss", "pixel", "perceptual")
 
     vgg_layers = PERCEPTUAL_LAYERS
+
+    def build_net(self) -> torch.nn.Module:
+        return ARCHS[self.cfg.arch][0](self.cfg.width, self.cfg.blocks)
 
     def prepare_targets(self) -> None:
         # The teacher's output is the target; no painting Gram matrices.
@@ -122,7 +133,7 @@ class Distiller(Trainer):
         info = {
             "teacher": self.teacher_path.name,
             "teacher_sha256": hashlib.sha256(self.teacher_path.read_bytes()).hexdigest()[:16],
-            "architecture": {"type": "johnson", "width": cfg.width, "blocks": cfg.blocks},
+            "architecture": {"type": cfg.arch, "width": cfg.width, "blocks": cfg.blocks},
             "distillation": {k: v for k, v in asdict(cfg).items() if k not in ("out", "vgg", "data")},
             "data": Path(cfg.data).name,
             "training_seconds": round(self.elapsed()),
@@ -145,6 +156,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[DistillConfig, dict[str, 
     p.add_argument("--data", required=True, help="folder of content photos")
     p.add_argument("--vgg", default=None, help="VGG16 features state dict (default: $RTSTYLE_VGG16, else torchvision)")
     p.add_argument("--out", default=d.out, help="runs folder (default: %(default)s)")
+    p.add_argument("--arch", choices=sorted(ARCHS), default=d.arch,
+                   help="student layout: johnson (NAME.slim.*) or fastnet (NAME.fast.*) (default: %(default)s)")
     for name in ("steps", "batch", "crop", "width", "blocks", "threads", "seed", "checkpoint_every",
                  "snapshot_every", "log_every"):
         p.add_argument("--" + name.replace("_", "-"), type=int, default=getattr(d, name))
