@@ -23,7 +23,9 @@ import argparse
 import hashlib
 import json
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 
 import onnx
@@ -39,11 +41,13 @@ from .train import Trainer
 from .vgg import gram, relative_sq
 
 PERCEPTUAL_LAYERS = ("relu1_2", "relu2_2")
+SMOOTH_LAYER = "head.3."  # FastNet(smooth=True)'s identity-initialised last conv
 
-# --arch: the student's class and the suffix its files get (NAME.SUFFIX.onnx beside the teacher).
-ARCHS: dict[str, tuple[type[torch.nn.Module], str]] = {
+# --arch: the student's constructor (width, blocks) and the suffix its files get (NAME.SUFFIX.onnx).
+ARCHS: dict[str, tuple[Callable[[int, int], torch.nn.Module], str]] = {
     "johnson": (TransformerNet, "slim"),  # the teacher's layout, narrower (rtstyle/models/johnson.py)
     "fastnet": (FastNet, "fast"),  # space-to-depth body at 1/4 and 1/8 resolution (rtstyle/models/fastnet.py)
+    "fastnet-smooth": (partial(FastNet, smooth=True), "fast"),  # + a full-resolution 3x3 conv across the 4x4 blocks
 }
 
 
@@ -97,7 +101,16 @@ class Distiller(Trainer):
     def build_net(self) -> torch.nn.Module:
         net = ARCHS[self.cfg.arch][0](self.cfg.width, self.cfg.blocks)
         if self.cfg.init:
-            net.load_state_dict(torch.load(self.cfg.init, map_location="cpu", weights_only=True))
+            state = torch.load(self.cfg.init, map_location="cpu", weights_only=True)
+            try:
+                missing, unexpected = net.load_state_dict(state, strict=False)
+            except RuntimeError as e:  # shape mismatches: another width or class
+                raise ValueError(f"{self.cfg.init}: weights do not fit --arch {self.cfg.arch}: "
+                                 f"{str(e).splitlines()[1].strip()}") from None
+            # Only layers that start as the identity may be new (fastnet -> fastnet-smooth).
+            if unexpected or any(not k.startswith(SMOOTH_LAYER) for k in missing):
+                raise ValueError(f"{self.cfg.init}: weights do not fit --arch {self.cfg.arch} "
+                                 f"(missing {sorted(missing)[:3]}, unexpected {sorted(unexpected)[:3]})")
         return net
 
     def prepare_targets(self) -> None:
