@@ -1,6 +1,6 @@
 """Slim students and guided upsampling against the full networks: speed and quality.
 
-    python benchmarks/slim.py [--styles starry,wave] [--size 640] [--runs 5] [--threads 0]
+    python benchmarks/slim.py [--styles starry,wave] [--size 640] [--runs 5] [--threads 0] [--name slim]
 
 For each built-in style that ships a slim student (``rtstyle/styles/NAME.slim.onnx``):
 
@@ -23,7 +23,8 @@ For each built-in style that ships a slim student (``rtstyle/styles/NAME.slim.on
   rtstyle.models.fastnet, what ``--quality fast`` runs at full size): its
   speed and quality as variant ``fast_student`` and a last column in the sheet.
 
-Writes benchmarks/results/slim.json and slim.md; the load average before and
+Writes benchmarks/results/NAME.json and NAME.md (--name, default slim: a
+subset of styles can go to its own files); the load average before and
 after goes with them because the machine may be shared.
 """
 from __future__ import annotations
@@ -71,6 +72,7 @@ class SlimBenchConfig:
     vgg: str = str(SHARED / "weights/vgg16_features.pth")
     photos: Path = SHARED / "data/content/eval"
     paintings: Path = SHARED / "data/styles"
+    name: str = "slim"  # results file stem
 
 
 def stylize(engine: Engine, image: np.ndarray) -> np.ndarray:
@@ -218,10 +220,15 @@ def run(cfg: SlimBenchConfig, log=print) -> dict:
     return report
 
 
+def cmd_args(cfg: dict) -> str:
+    return (f" --styles {','.join(cfg['styles'])}" if cfg["styles"] else "") + (
+        f" --name {cfg['name']}" if cfg["name"] != "slim" else "")
+
+
 def markdown(report: dict) -> str:
     m, up = report["machine"], report["upsampler"]
     lines = ["# Slim students and guided upsampling vs the full networks", "",
-             f"`python benchmarks/slim.py` on {m['cpus']} cores, load average {m['load_before'][0]:.2f} before, "
+             f"`python benchmarks/slim.py{cmd_args(report['config'])}` on {m['cpus']} cores, load average {m['load_before'][0]:.2f} before, "
              f"{m['load_after'][0]:.2f} after (shared machine: latencies scale with it). ONNX Runtime fp32, "
              f"median of {report['config']['runs']} runs. Quality on {report['n_photos']} {report['config']['photos']} photos at long "
              f"side {report['config']['size']}; distances as in benchmarks/quality.py; \"vs full\" is relative to "
@@ -277,9 +284,10 @@ def parse_args(argv: list[str] | None = None) -> SlimBenchConfig:
     p.add_argument("--max-photos", type=int, default=d.max_photos, help="0: all eval photos")
     p.add_argument("--radius", type=int, default=d.upsample.radius)
     p.add_argument("--eps", type=float, default=d.upsample.eps)
+    p.add_argument("--name", default=d.name, help="results file stem (default: %(default)s)")
     a = p.parse_args(argv)
     return SlimBenchConfig(tuple(s for s in a.styles.split(",") if s), a.size, a.runs, a.threads,
-                           max_photos=a.max_photos, upsample=GuidedUpsample(a.radius, a.eps))
+                           max_photos=a.max_photos, upsample=GuidedUpsample(a.radius, a.eps), name=a.name)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -287,9 +295,9 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)  # VGG distances only; keep the cores for the timed ONNX Runtime runs
     report = run(cfg)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "slim.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
+    (RESULTS / f"{cfg.name}.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
     md = markdown(report)
-    (RESULTS / "slim.md").write_text(md)
+    (RESULTS / f"{cfg.name}.md").write_text(md)
     print(md)
     return 0
 

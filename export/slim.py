@@ -11,6 +11,13 @@ the teacher already carries the style) plus a small perceptual term, the
 relative distance of early VGG features (relu1_2, relu2_2), that keeps the
 strokes' texture crisp where a pixel loss alone would blur them.
 
+``--arch fastnet`` distils the space-to-depth student instead
+(rtstyle/models/fastnet.py; files ``NAME.fast.*``, what ``--quality fast`` runs at
+full size); ``--arch fastnet-smooth --init runs/NAME.fast/NAME.fast.pth`` then
+fine-tunes it with its identity-initialised smoothing conv, best on larger
+crops with ``--gram-weight`` (Gram matrices of the student's relu1_2/relu2_2
+features against the teacher's: stroke contrast the pixel loss averages away).
+
 Runs, checkpoints (exact resume) and the CSV loss log are those of
 export/train.py's Trainer, which this subclasses. When done:
 ``OUT/NAME/NAME.slim.pth`` and ``NAME.slim.onnx`` (FP16 weights, the student's
