@@ -116,18 +116,26 @@ def sheet(images: dict, picks: tuple[int, ...] = (0, 6, 12), cell: int = 320) ->
     return np.vstack(rows)
 
 
+def vs_best(qd: dict, best: dict) -> str:
+    if not qd or not best:
+        return ""
+    return ", ".join(f"{qd[m] / best[m] - 1:+.1%}" for m in ("style", "content"))
+
+
 def markdown(r: dict) -> str:
     lines = [f"# Quality presets ({r['style']}, load {r['load_before']} -> {r['load_after']}, {os.cpu_count()} cores)",
              "", "`python benchmarks/presets.py`", "",
-             "| preset | network | Stylizer 640x480 ms (stages) | bunny 640x360 pipeline fps | d_style | d_content |",
-             "|---|---|---|---|---|---|"]
+             "| preset | network | Stylizer 640x480 ms (stages) | bunny 640x360 pipeline fps | d_style | d_content "
+             "| vs best (style, content; issue 7's bar: within 15%) |",
+             "|---|---|---|---|---|---|---|"]
+    best = r.get("quality", {}).get("best", {})
     for k in QUALITIES:
         sp = r["speed"][k]
         stages = ", ".join(f"{s} {v}" for s, v in sp["stages_ms"].items())
         fps = r.get("pipeline", {}).get(k, {}).get("fps")
         qd = r.get("quality", {}).get(k, {})
         lines.append(f"| {k} | {sp['model']} | {sp['ms']} ({stages}) | {fps if fps is None else round(fps, 1)} | "
-                     f"{qd.get('style')} | {qd.get('content')} |")
+                     f"{qd.get('style')} | {qd.get('content')} | {vs_best(qd, best)} |")
     if "quality" in r:
         ph = r["quality"]["photo"]
         lines += ["", f"Unstylized photo: d_style {ph['style']}, d_content {ph['content']} "

@@ -1,6 +1,6 @@
 """Slim students and guided upsampling against the full networks: speed and quality.
 
-    python benchmarks/slim.py [--styles starry,wave] [--size 640] [--runs 5] [--threads 0]
+    python benchmarks/slim.py [--styles starry,wave] [--size 640] [--runs 5] [--threads 0] [--name slim]
 
 For each built-in style that ships a slim student (``rtstyle/styles/NAME.slim.onnx``):
 
@@ -18,9 +18,13 @@ For each built-in style that ships a slim student (``rtstyle/styles/NAME.slim.on
   strongest edges (10% of pixels) relative to the student's own full-resolution
   output (1.0 = as crisp), and the mean absolute difference to that output;
 * a side-by-side sheet per style: photo | full net | student | student at half
-  resolution + guided filter | + bilinear (``benchmarks/results/slim_sheet_NAME.jpg``).
+  resolution + guided filter | + bilinear (``benchmarks/results/slim_sheet_NAME.jpg``);
+* where the style also ships a space-to-depth student (``NAME.fast.onnx``,
+  rtstyle.models.fastnet, what ``--quality fast`` runs at full size): its
+  speed and quality as variant ``fast_student`` and a last column in the sheet.
 
-Writes benchmarks/results/slim.json and slim.md; the load average before and
+Writes benchmarks/results/NAME.json and NAME.md (--name, default slim: a
+subset of styles can go to its own files); the load average before and
 after goes with them because the machine may be shared.
 """
 from __future__ import annotations
@@ -53,6 +57,7 @@ RESULTS = ROOT / "benchmarks/results"
 FULL, HALF = (640, 480), (320, 240)
 BAR = 0.15  # issue 7: the fast preset's distances within 15% of the full network's
 VARIANTS = ("full", "student", "student_half_guided", "student_half_bilinear", "student_half_guided_classic")
+FAST = "fast_student"  # NAME.fast.onnx at full size, when shipped
 
 
 @dataclass(frozen=True)
@@ -67,6 +72,7 @@ class SlimBenchConfig:
     vgg: str = str(SHARED / "weights/vgg16_features.pth")
     photos: Path = SHARED / "data/content/eval"
     paintings: Path = SHARED / "data/styles"
+    name: str = "slim"  # results file stem
 
 
 def stylize(engine: Engine, image: np.ndarray) -> np.ndarray:
@@ -92,12 +98,12 @@ def gradient(img: np.ndarray) -> np.ndarray:
     return np.hypot(cv2.Sobel(g, cv2.CV_32F, 1, 0), cv2.Sobel(g, cv2.CV_32F, 0, 1))
 
 
-def speed(full: Engine, student: Engine, cfg: SlimBenchConfig, frame: np.ndarray) -> dict:
+def speed(full: Engine, student: Engine, cfg: SlimBenchConfig, frame: np.ndarray, fast: Engine | None = None) -> dict:
     """Wall-clock ms with the configured threads, and single-thread CPU ms: on a shared machine the
     latter hardly moves with the load, so the ratios stay meaningful."""
     out: dict = {}
     one = EngineOptions(threads=1)
-    for tag, engine in (("full", full), ("student", student)):
+    for tag, engine in (("full", full), ("student", student), *(((FAST, fast),) if fast else ())):
         single = create_engine("onnxruntime", engine.model_path, one)
         for w, h in (FULL, HALF):
             img = cv2.resize(frame, (w, h), interpolation=cv2.INTER_AREA)
@@ -114,6 +120,9 @@ def speed(full: Engine, student: Engine, cfg: SlimBenchConfig, frame: np.ndarray
     out["cpu_speedup_student_half_guided_640x480"] = round(
         out["full_cpu_ms_640x480"] / out["student_half_guided_cpu_ms_640x480"], 2)
     out["speedup_student_half_guided_640x480"] = round(out["full_ms_640x480"] / out["student_half_guided_ms_640x480"], 2)
+    if fast:
+        out[f"cpu_speedup_{FAST}_640x480"] = round(out["full_cpu_ms_640x480"] / out[f"{FAST}_cpu_ms_640x480"], 2)
+        out[f"speedup_{FAST}_640x480"] = round(out["full_ms_640x480"] / out[f"{FAST}_ms_640x480"], 2)
     return out
 
 
@@ -127,8 +136,10 @@ def upsampler_speed(frame: np.ndarray, cfg: SlimBenchConfig) -> dict:
             "downscale_ms_640x480_to_320x240": median_ms(lambda: downscale(big, 0.5), runs)}
 
 
-def quality(full: Engine, student: Engine, cfg: SlimBenchConfig, meter: Meter, grams, photos) -> tuple[dict, dict]:
-    rows, images = [], {k: [] for k in VARIANTS}
+def quality(full: Engine, student: Engine, cfg: SlimBenchConfig, meter: Meter, grams, photos,
+            fast: Engine | None = None) -> tuple[dict, dict]:
+    variants = VARIANTS + ((FAST,) if fast else ())
+    rows, images = [], {k: [] for k in variants}
     for photo in photos:
         small = downscale(photo, 0.5)
         student_small = stylize(student, small)
@@ -137,6 +148,8 @@ def quality(full: Engine, student: Engine, cfg: SlimBenchConfig, meter: Meter, g
                "student_half_bilinear": bilinear_upsample(student_small, photo),
                "student_half_guided_classic": GuidedUpsample(cfg.upsample.radius, cfg.upsample.eps, "guided")(
                    student_small, photo)}
+        if fast:
+            out[FAST] = stylize(fast, photo)
         feats = meter.features(photo)
         edges = edge_mask(photo)
         ref_edge = float(gradient(out["student"])[edges].mean())
@@ -148,8 +161,8 @@ def quality(full: Engine, student: Engine, cfg: SlimBenchConfig, meter: Meter, g
             images[k].append(img)
         rows.append(row)
     summary = {k: {m: round(float(np.mean([r[k][m] for r in rows])), 5)
-                   for m in ("style", "content", "edge_strength", "mad_to_student")} for k in VARIANTS}
-    for k in VARIANTS:
+                   for m in ("style", "content", "edge_strength", "mad_to_student")} for k in variants}
+    for k in variants:
         for m in ("style", "content"):
             summary[k][f"{m}_vs_full"] = round(summary[k][m] / summary["full"][m] - 1, 4)
         summary[k]["within_bar"] = all(abs(summary[k][f"{m}_vs_full"]) <= BAR for m in ("style", "content"))
@@ -157,13 +170,13 @@ def quality(full: Engine, student: Engine, cfg: SlimBenchConfig, meter: Meter, g
 
 
 def sheet(photos: list[np.ndarray], images: dict, n: int, cell: int = 240, gap: int = 4, band: int = 28) -> np.ndarray:
-    columns = ["photo", "full net", "student", "half + guided", "half + bilinear"]
+    columns = ["photo", "full net", "student", "half + guided", "half + bilinear"] + (["fast student"] if FAST in images else [])
     step = cell + gap
     canvas = np.full((band + n * step + gap, len(columns) * step + gap, 3), 32, np.uint8)
     for c, name in enumerate(columns):
         put_label(canvas, name, gap + c * step + 4, band - 8, 0.6)
     for r in range(n):
-        row = [photos[r], *(images[k][r] for k in VARIANTS[: len(columns) - 1])]
+        row = [photos[r], *(images[k][r] for k in VARIANTS[:4]), *([images[FAST][r]] if FAST in images else [])]
         for c, img in enumerate(row):
             y, x = band + r * step, gap + c * step
             canvas[y : y + cell, x : x + cell] = fit_cell(img, cell, 32)
@@ -192,10 +205,11 @@ def run(cfg: SlimBenchConfig, log=print) -> dict:
         if model.slim_path is None:
             raise ValueError(f"style {name!r} ships no slim student")
         full, student = create_engine("onnxruntime", model.path, opts), create_engine("onnxruntime", model.slim_path, opts)
+        fast = create_engine("onnxruntime", model.fast_path, opts) if model.fast_path else None
         grams = style_grams(meter.vgg, resize_long(read_rgb(style.painting), style.style_size))
-        entry = {"speed": speed(full, student, cfg, photos[0])}
+        entry = {"speed": speed(full, student, cfg, photos[0], fast)}
         log(f"{name} speed: {entry['speed']}")
-        q, images = quality(full, student, cfg, meter, grams, photos)
+        q, images = quality(full, student, cfg, meter, grams, photos, fast)
         entry["quality"] = q
         log(f"{name} quality: {json.dumps(q['summary'])}")
         img = sheet(photos, images, min(cfg.sheet_photos, len(photos)))
@@ -206,10 +220,15 @@ def run(cfg: SlimBenchConfig, log=print) -> dict:
     return report
 
 
+def cmd_args(cfg: dict) -> str:
+    return (f" --styles {','.join(cfg['styles'])}" if cfg["styles"] else "") + (
+        f" --name {cfg['name']}" if cfg["name"] != "slim" else "")
+
+
 def markdown(report: dict) -> str:
     m, up = report["machine"], report["upsampler"]
     lines = ["# Slim students and guided upsampling vs the full networks", "",
-             f"`python benchmarks/slim.py` on {m['cpus']} cores, load average {m['load_before'][0]:.2f} before, "
+             f"`python benchmarks/slim.py{cmd_args(report['config'])}` on {m['cpus']} cores, load average {m['load_before'][0]:.2f} before, "
              f"{m['load_after'][0]:.2f} after (shared machine: latencies scale with it). ONNX Runtime fp32, "
              f"median of {report['config']['runs']} runs. Quality on {report['n_photos']} {report['config']['photos']} photos at long "
              f"side {report['config']['size']}; distances as in benchmarks/quality.py; \"vs full\" is relative to "
@@ -234,6 +253,13 @@ def markdown(report: dict) -> str:
                      f"{cell('full', '640x480')} | {cell('student', '640x480')} | {cell('full', '320x240')} | "
                      f"{cell('student', '320x240')} | {cell('student_half_guided', '640x480')} | "
                      f"{s['cpu_speedup_student_640x480']}x, {s['cpu_speedup_student_half_guided_640x480']}x |")
+    fast = {n: e["speed"] for n, e in report["styles"].items() if f"{FAST}_ms_640x480" in e["speed"]}
+    if fast:
+        lines += ["", "Space-to-depth student (`NAME.fast.onnx`, what `--quality fast` runs at full size):", "",
+                  "| style | GFLOP (640x480) | 640x480 | 320x240 | CPU speed-up vs full |", "|---|---|---|---|---|"]
+        lines += [f"| {n} | {s[f'{FAST}_gflop_640x480']} | {s[f'{FAST}_ms_640x480']} ({s[f'{FAST}_cpu_ms_640x480']}) | "
+                  f"{s[f'{FAST}_ms_320x240']} ({s[f'{FAST}_cpu_ms_320x240']}) | {s[f'cpu_speedup_{FAST}_640x480']}x |"
+                  for n, s in fast.items()]
     lines += ["", "## Quality", "",
               "| style | variant | style dist | vs full | content dist | vs full | edge strength | MAD to student "
               "| within 15% |", "|---|---|---|---|---|---|---|---|---|"]
@@ -258,9 +284,10 @@ def parse_args(argv: list[str] | None = None) -> SlimBenchConfig:
     p.add_argument("--max-photos", type=int, default=d.max_photos, help="0: all eval photos")
     p.add_argument("--radius", type=int, default=d.upsample.radius)
     p.add_argument("--eps", type=float, default=d.upsample.eps)
+    p.add_argument("--name", default=d.name, help="results file stem (default: %(default)s)")
     a = p.parse_args(argv)
     return SlimBenchConfig(tuple(s for s in a.styles.split(",") if s), a.size, a.runs, a.threads,
-                           max_photos=a.max_photos, upsample=GuidedUpsample(a.radius, a.eps))
+                           max_photos=a.max_photos, upsample=GuidedUpsample(a.radius, a.eps), name=a.name)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -268,9 +295,9 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)  # VGG distances only; keep the cores for the timed ONNX Runtime runs
     report = run(cfg)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "slim.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
+    (RESULTS / f"{cfg.name}.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
     md = markdown(report)
-    (RESULTS / "slim.md").write_text(md)
+    (RESULTS / f"{cfg.name}.md").write_text(md)
     print(md)
     return 0
 

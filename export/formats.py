@@ -28,7 +28,6 @@ import torch
 
 from rtstyle.engines.cache import file_sha256
 from rtstyle.engines.tensorrt_build import Profile, build_engine, profile_from_sizes
-from rtstyle.models.johnson import TransformerNet
 
 from .fp16 import to_fp16
 from .onnx_export import INPUT, OUTPUT, export_onnx
@@ -38,7 +37,7 @@ from .quantize import Int8Config, quantize_int8
 @dataclass(frozen=True)
 class ExportJob:
     name: str  # file stem: a built-in style name or the checkpoint's stem
-    net: TransformerNet
+    net: torch.nn.Module  # TransformerNet or a FastNet student
     source: Path  # where the weights came from
     out_dir: Path
     profile: Profile = field(default_factory=profile_from_sizes)
@@ -143,10 +142,10 @@ def tool_versions(extra: tuple[str, ...] = ()) -> dict[str, str]:
     return versions
 
 
-def load_net(style: str | None = None, checkpoint: Path | None = None) -> tuple[str, TransformerNet, Path]:
+def load_net(style: str | None = None, checkpoint: Path | None = None) -> tuple[str, torch.nn.Module, Path]:
     """A built-in style's weights (read back from its FP16-weight ONNX) or a checkpoint's."""
     from rtstyle.engines.torch_eager import state_dict_from_onnx
-    from rtstyle.models.johnson import config_of
+    from rtstyle.models.build import network_for
     from rtstyle.registry import resolve_model
 
     if checkpoint is not None:
@@ -163,7 +162,7 @@ def load_net(style: str | None = None, checkpoint: Path | None = None) -> tuple[
         state, name, source = state_dict_from_onnx(model.path), model.name, model.path
     if not isinstance(state, dict) or "trunk.0.1.weight" not in state:
         raise ValueError(f"{source}: no Johnson-network weights found")
-    net = TransformerNet(**config_of(state))
+    net = network_for(state)  # a Johnson network or a FastNet student (NAME.fast.pth)
     try:
         net.load_state_dict(state)
     except RuntimeError as e:

@@ -11,6 +11,13 @@ the teacher already carries the style) plus a small perceptual term, the
 relative distance of early VGG features (relu1_2, relu2_2), that keeps the
 strokes' texture crisp where a pixel loss alone would blur them.
 
+``--arch fastnet`` distils the space-to-depth student instead
+(rtstyle/models/fastnet.py; files ``NAME.fast.*``, what ``--quality fast`` runs at
+full size); ``--arch fastnet-smooth --init runs/NAME.fast/NAME.fast.pth`` then
+fine-tunes it with its identity-initialised smoothing conv, best on larger
+crops with ``--gram-weight`` (Gram matrices of the student's relu1_2/relu2_2
+features against the teacher's: stroke contrast the pixel loss averages away).
+
 Runs, checkpoints (exact resume) and the CSV loss log are those of
 export/train.py's Trainer, which this subclasses. When done:
 ``OUT/NAME/NAME.slim.pth`` and ``NAME.slim.onnx`` (FP16 weights, the student's
@@ -23,21 +30,32 @@ import argparse
 import hashlib
 import json
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 
 import onnx
 import torch
 
 from rtstyle.engines.torch_eager import state_dict_from_onnx
+from rtstyle.models.fastnet import FastNet
 from rtstyle.models.johnson import TransformerNet, config_of
 from rtstyle.registry import resolve_model
 
 from .onnx_export import export_onnx
 from .train import Trainer
-from .vgg import relative_sq
+from .vgg import gram, relative_sq
 
 PERCEPTUAL_LAYERS = ("relu1_2", "relu2_2")
+SMOOTH_LAYER = "head.3."  # FastNet(smooth=True)'s identity-initialised last conv
+
+# --arch: the student's constructor (width, blocks) and the suffix its files get (NAME.SUFFIX.onnx).
+ARCHS: dict[str, tuple[Callable[[int, int], torch.nn.Module], str]] = {
+    "johnson": (TransformerNet, "slim"),  # the teacher's layout, narrower (rtstyle/models/johnson.py)
+    "fastnet": (FastNet, "fast"),  # space-to-depth body at 1/4 and 1/8 resolution (rtstyle/models/fastnet.py)
+    "fastnet-smooth": (partial(FastNet, smooth=True), "fast"),  # + a full-resolution 3x3 conv across the 4x4 blocks
+}
 
 
 @dataclass
@@ -49,10 +67,13 @@ class DistillConfig:
     steps: int = 1500
     batch: int = 4
     crop: int = 128
+    arch: str = "johnson"  # a key of ARCHS
+    init: str | None = None  # start from these student weights (a NAME.*.pth): fine-tune, e.g. on larger crops
     width: int = 16
     blocks: int = 3
     pixel_weight: float = 1.0
     perceptual_weight: float = 0.1
+    gram_weight: float = 0.0  # Gram matrices of the same VGG taps against the teacher's: texture statistics
     lr: float = 2e-3
     lr_final: float = 0.05  # cosine decay to this fraction of lr at the last step
     bf16: bool = False
@@ -66,7 +87,7 @@ class DistillConfig:
 
     @property
     def name(self) -> str:
-        return f"{self.style}.slim"
+        return f"{self.style}.{ARCHS[self.arch][1]}"
 
 
 def load_teacher(style: str) -> tuple[TransformerNet, Path]:
@@ -78,9 +99,26 @@ def load_teacher(style: str) -> tuple[TransformerNet, Path]:
 
 
 class Distiller(Trainer):
-    columns = ("loss", "pixel", "perceptual")
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return ("loss", "pixel", "perceptual") + (("gram",) if self.cfg.gram_weight else ())
 
     vgg_layers = PERCEPTUAL_LAYERS
+
+    def build_net(self) -> torch.nn.Module:
+        net = ARCHS[self.cfg.arch][0](self.cfg.width, self.cfg.blocks)
+        if self.cfg.init:
+            state = torch.load(self.cfg.init, map_location="cpu", weights_only=True)
+            try:
+                missing, unexpected = net.load_state_dict(state, strict=False)
+            except RuntimeError as e:  # shape mismatches: another width or class
+                raise ValueError(f"{self.cfg.init}: weights do not fit --arch {self.cfg.arch}: "
+                                 f"{str(e).splitlines()[1].strip()}") from None
+            # Only layers that start as the identity may be new (fastnet -> fastnet-smooth).
+            if unexpected or any(not k.startswith(SMOOTH_LAYER) for k in missing):
+                raise ValueError(f"{self.cfg.init}: weights do not fit --arch {self.cfg.arch} "
+                                 f"(missing {sorted(missing)[:3]}, unexpected {sorted(unexpected)[:3]})")
+        return net
 
     def prepare_targets(self) -> None:
         # The teacher's output is the target; no painting Gram matrices.
@@ -106,12 +144,18 @@ class Distiller(Trainer):
                 target = self.teacher(x)  # eval mode: clamped to [0, 1], what users see
                 feats_t = self.vgg(target)
             y = self.net(x)
-            feats_y = self.vgg(y) if cfg.perceptual_weight else {}
+            feats_y = self.vgg(y) if cfg.perceptual_weight or cfg.gram_weight else {}
         pixel = relative_sq(y, target).mean()
         perceptual = (torch.stack([relative_sq(feats_y[k], feats_t[k]).mean() for k in PERCEPTUAL_LAYERS]).mean()
                       if cfg.perceptual_weight else torch.zeros(()))
         total = cfg.pixel_weight * pixel + cfg.perceptual_weight * perceptual
-        return {"loss": total, "pixel": pixel, "perceptual": perceptual}
+        parts = {"loss": total, "pixel": pixel, "perceptual": perceptual}
+        if cfg.gram_weight:
+            # Stroke texture as statistics: a blurred student can match pixels on average but not these.
+            parts["gram"] = torch.stack([relative_sq(gram(feats_y[k]), gram(feats_t[k])).mean()
+                                         for k in PERCEPTUAL_LAYERS]).mean()
+            parts["loss"] = total + cfg.gram_weight * parts["gram"]
+        return parts
 
     def write_outputs(self, final: dict[str, float]) -> dict[str, Path]:
         cfg = self.cfg
@@ -122,8 +166,8 @@ class Distiller(Trainer):
         info = {
             "teacher": self.teacher_path.name,
             "teacher_sha256": hashlib.sha256(self.teacher_path.read_bytes()).hexdigest()[:16],
-            "architecture": {"type": "johnson", "width": cfg.width, "blocks": cfg.blocks},
-            "distillation": {k: v for k, v in asdict(cfg).items() if k not in ("out", "vgg", "data")},
+            "architecture": {"type": cfg.arch, "width": cfg.width, "blocks": cfg.blocks},
+            "distillation": {k: v for k, v in asdict(cfg).items() if k not in ("out", "vgg", "data", "init")},
             "data": Path(cfg.data).name,
             "training_seconds": round(self.elapsed()),
             "final_losses": final,
@@ -145,10 +189,13 @@ def parse_args(argv: list[str] | None = None) -> tuple[DistillConfig, dict[str, 
     p.add_argument("--data", required=True, help="folder of content photos")
     p.add_argument("--vgg", default=None, help="VGG16 features state dict (default: $RTSTYLE_VGG16, else torchvision)")
     p.add_argument("--out", default=d.out, help="runs folder (default: %(default)s)")
+    p.add_argument("--init", default=None, help="student weights (NAME.*.pth) to start from instead of random")
+    p.add_argument("--arch", choices=sorted(ARCHS), default=d.arch,
+                   help="student layout: johnson (NAME.slim.*) or fastnet (NAME.fast.*) (default: %(default)s)")
     for name in ("steps", "batch", "crop", "width", "blocks", "threads", "seed", "checkpoint_every",
                  "snapshot_every", "log_every"):
         p.add_argument("--" + name.replace("_", "-"), type=int, default=getattr(d, name))
-    for name in ("pixel_weight", "perceptual_weight", "lr", "lr_final", "clip_factor"):
+    for name in ("pixel_weight", "perceptual_weight", "gram_weight", "lr", "lr_final", "clip_factor"):
         p.add_argument("--" + name.replace("_", "-"), type=float, default=getattr(d, name))
     p.add_argument("--bf16", action="store_true", help="bfloat16 autocast (fast on CPUs with AVX-512 BF16/AMX)")
     p.add_argument("--channels-last", action="store_true")

@@ -171,7 +171,7 @@ class Trainer:
         torch.manual_seed(cfg.seed)
         self.dir = Path(cfg.out) / cfg.name
         self.dir.mkdir(parents=True, exist_ok=True)
-        self.net = TransformerNet(cfg.width, cfg.blocks)
+        self.net = self.build_net()
         self.vgg = vgg if vgg is not None else VGGFeatures(cfg.vgg, layers=self.vgg_layers)
         self.fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
         self.net.to(memory_format=self.fmt)
@@ -183,6 +183,10 @@ class Trainer:
         self.grad_ema = 0.0  # running mean of gradient norms, for clipping
         self.started = time.perf_counter()
         self.elapsed_before = 0.0  # training seconds spent in earlier (resumed) runs
+
+    def build_net(self) -> torch.nn.Module:
+        """The network being trained (the slim distiller chooses among architectures)."""
+        return TransformerNet(self.cfg.width, self.cfg.blocks)
 
     def prepare_targets(self) -> None:
         """What the loss compares with: the painting's Gram matrices."""

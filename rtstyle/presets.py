@@ -8,14 +8,18 @@ stay crisp. Temporal settings stay with the command's own flags (--temporal):
 the students have no trunk/head graphs, so only its flow-based stabilisation
 would apply to them, and that costs latency a live preset cannot spare.
 
+A style that ships a space-to-depth student (``NAME.fast.onnx``,
+rtstyle.models.fastnet) runs it in ``fast`` at full size instead: cheaper than
+the slim student at half size and with the teacher's stroke scale.
+
 The choices were measured on 640x480 frames (benchmarks/presets.py,
 results in benchmarks/results/presets.md).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from .registry import StyleModel
+from .registry import FAST_SUFFIX, StyleModel
 from .upsample import GuidedUpsample
 
 QUALITIES = ("fast", "balanced", "best")
@@ -26,12 +30,14 @@ class Preset:
     slim: bool  # run the distilled student when the style ships one
     scale: float  # internal resolution / output resolution; < 1 upsamples with GuidedUpsample
     upsample: GuidedUpsample = GuidedUpsample()
+    full_size_student: bool = False  # prefer NAME.fast.onnx at scale 1.0 when the style ships one
 
 
 PRESETS: dict[str, Preset] = {
     "best": Preset(slim=False, scale=1.0),  # today's behaviour: the full network at full size
     "balanced": Preset(slim=False, scale=0.5),  # the teacher's strokes, a quarter of the pixels
-    "fast": Preset(slim=True, scale=0.5),  # student at a quarter of the pixels: live 640x480 on 2 cores
+    # NAME.fast.onnx at full size; else the slim student at a quarter of the pixels: live 640x480 on 2 cores
+    "fast": Preset(slim=True, scale=0.5, full_size_student=True),
 }
 
 
@@ -50,7 +56,16 @@ def preset_model(model: StyleModel, preset: Preset | None, builtin: bool) -> tup
     Only built-in styles have students; a user's --model is used as given (the preset's scale still applies)."""
     if preset is None or not preset.slim or not builtin:
         return model, None
+    if preset.full_size_student and model.fast_path is not None:
+        return StyleModel(model.name, model.fast_path, model.card), None
     slim = model.slim_path
     if slim is None:
         return model, f"no slim student for style {model.name!r}; using the full network"
     return StyleModel(model.name, slim, model.card), None
+
+
+def preset_for(model: StyleModel, preset: Preset | None) -> Preset | None:
+    """The preset as it applies to the network ``preset_model`` chose: the full-size student runs at scale 1."""
+    if preset is not None and preset.full_size_student and model.path.name.endswith(FAST_SUFFIX):
+        return replace(preset, scale=1.0)
+    return preset

@@ -13,6 +13,7 @@ from pathlib import Path
 
 
 SLIM_SUFFIX = ".slim.onnx"
+FAST_SUFFIX = ".fast.onnx"
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,13 @@ class StyleModel:
         """The distilled slim student shipped beside this network (``NAME.slim.onnx``), if any: several
         times cheaper, for the fast presets. No card of its own (it would register as a style)."""
         path = self.path.with_suffix(SLIM_SUFFIX)
+        return path if path.is_file() else None
+
+    @property
+    def fast_path(self) -> Path | None:
+        """The space-to-depth student (rtstyle.models.fastnet) shipped as ``NAME.fast.onnx``, if any:
+        cheap enough to run at full resolution, so it keeps the teacher's stroke scale."""
+        path = self.path.with_suffix(FAST_SUFFIX)
         return path if path.is_file() else None
 
 

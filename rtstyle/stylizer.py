@@ -20,7 +20,7 @@ import numpy as np
 from .engines import EngineOptions, create_engine
 from .frames import as_rgb8, from_batch, to_batch
 from .registry import StyleModel, resolve_model
-from .presets import get_preset, preset_model
+from .presets import get_preset, preset_for, preset_model
 from .temporal import TemporalConfig, make_stage
 from .upsample import downscale
 
@@ -67,6 +67,7 @@ class Stylizer:
         else:
             self.style: StyleModel
             self.style, note = preset_model(resolve_model(style, model), self.preset, builtin=model is None)
+            self.preset = preset_for(self.style, self.preset)  # a full-size student needs no downscale
             self.notes += [note] if note else []
             self.engine = create_engine(engine, self.style.path, options)
         # Video only: reuse work and smooth across this stream's frames (rtstyle.temporal).

@@ -42,7 +42,7 @@ class TorchEngine(Engine):
             import onnx  # noqa: F401  (the weights are read from the ONNX file)
             import torch
 
-            from ..models.johnson import TransformerNet, config_of
+            from ..models.build import network_for
         except ImportError as e:
             raise EngineUnavailable("the torch engine needs PyTorch and onnx: pip install 'rtstyle[train]'") from e
         if options.threads:
@@ -58,7 +58,7 @@ class TorchEngine(Engine):
             self.inputs, self.outputs = (IO[self.half.part][0], STATS_PREV, MOMENTUM), (IO[self.half.part][1], STATS)
             return
         self.half = None
-        self.net = TransformerNet(**config_of(state)).eval()
+        self.net = network_for(state).eval()  # a Johnson network or a FastNet student
         missing = set(self.net.state_dict()) - set(state)
         if missing:
             raise ValueError(f"{model_path}: {len(missing)} weights missing (e.g. {min(missing)}); "

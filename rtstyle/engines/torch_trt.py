@@ -51,11 +51,11 @@ class TorchTensorRTEngine(Engine):
         self._torch = torch
         path = Path(model_path)
         if path.suffix == ".onnx":
-            from ..models.johnson import TransformerNet, config_of
+            from ..models.build import network_for
             from .torch_eager import state_dict_from_onnx
 
             state = state_dict_from_onnx(path)
-            net = TransformerNet(**config_of(state))
+            net = network_for(state)
             net.load_state_dict(state)
             self.module = compile_net(net, profile_from_sizes())
         else:
