@@ -403,11 +403,6 @@ def cmd_webcam(a: argparse.Namespace) -> int:
 
     quiet_video_libraries()
     styles = _style_choices(a)
-    if not a.threads and a.workers == 1:
-        # Live, one core is left to the camera's decoder and the outputs: measured at 640x480 / 30 fps with the
-        # full-resolution fast student, 1 thread gave 29 fps (p95 66 ms) where 2 gave 24 (77 ms) on 2 cores
-        # (benchmarks/results/live_fullres_student_graph.md).
-        a.threads = max(1, (os.cpu_count() or 1) - 1)
     firsts = make_stylizers(a)
     first = firsts[0]
     index = styles.index(first.style.name) if first.style.name in styles else 0

@@ -114,12 +114,11 @@ def test_webcam_two_workers_records_in_order(bunny, tmp_path, capsys):
     assert report["frames"] == len(stamps) and report["dropped"] == report["captured"] - report["frames"]
 
 
-@pytest.mark.parametrize("args, threads", [([], "cores-1"), (["--threads", "2"], 2), (["--workers", "2"], 0)])
+@pytest.mark.parametrize("args, threads", [([], 0), (["--threads", "2"], 2), (["--workers", "2"], 0)])
 def test_webcam_thread_defaults(args, threads, monkeypatch, tmp_path, capsys):
-    """Live, one core is left to capture and output unless --threads or --workers say otherwise
-    (--workers then splits the cores in make_stylizers)."""
-    import os
-
+    """Live, inference gets every core (ONNX Runtime's own default, 0) unless --threads says otherwise;
+    --workers splits the cores in make_stylizers. On an idle machine 2 threads beat 1 with the fast
+    student: 30.0 vs 27.3 fps at 640x480 / 30 fps (benchmarks/results/live_idle.md)."""
     import rtstyle.cli
 
     seen = []
@@ -131,4 +130,4 @@ def test_webcam_thread_defaults(args, threads, monkeypatch, tmp_path, capsys):
     monkeypatch.setattr(rtstyle.cli, "make_stylizers", capture)
     code = main(["webcam", "--camera", "0", "--no-window", "--stats-json", str(tmp_path / "s.json"), *args])
     assert code == 1 and "stop here" in capsys.readouterr().err
-    assert seen == [max(1, (os.cpu_count() or 1) - 1) if threads == "cores-1" else threads]
+    assert seen == [threads]
