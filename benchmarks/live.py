@@ -37,6 +37,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from webcam_latency import free_port, loadavg  # the same loopback-camera helpers (this folder is on sys.path)
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("RTSTYLE_SHARED", ROOT.parent / "shared"))
 RESULTS = ROOT / "benchmarks" / "results"
@@ -53,16 +55,6 @@ MATRIX = (
     ("no memory pattern, no arena", "--threads 2 --ort spinning=off --ort memory_pattern=off --ort cpu_arena=off"),
     ("parallel execution", "--threads 2 --ort spinning=off --ort parallel_execution=on"),
 )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def loadavg() -> str:
-    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
 def wait_for_port(port: int, timeout_s: float = 30.0) -> None:

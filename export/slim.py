@@ -43,7 +43,6 @@ from rtstyle.models.fastnet import FastNet
 from rtstyle.models.johnson import TransformerNet, config_of
 from rtstyle.registry import resolve_model
 
-from .onnx_export import export_onnx
 from .train import Trainer
 from .vgg import gram, relative_sq
 
@@ -159,10 +158,7 @@ class Distiller(Trainer):
 
     def write_outputs(self, final: dict[str, float]) -> dict[str, Path]:
         cfg = self.cfg
-        self.net.eval()
-        pth = self.dir / f"{cfg.name}.pth"
-        torch.save(self.net.state_dict(), pth)
-        onnx_path = export_onnx(self.net, self.dir / f"{cfg.name}.onnx", fp16_weights=True)
+        pth, onnx_path = self.save_net()
         info = {
             "teacher": self.teacher_path.name,
             "teacher_sha256": hashlib.sha256(self.teacher_path.read_bytes()).hexdigest()[:16],

@@ -267,12 +267,16 @@ class Trainer:
             data = list(csv.DictReader(f))[-rows:]
         return {k: round(sum(float(r[k]) for r in data) / len(data), 5) for k in self.columns}
 
+    def save_net(self) -> tuple[Path, Path]:
+        """The trained network as ``NAME.pth`` (state dict) and ``NAME.onnx`` (FP16 weights)."""
+        self.net.eval()
+        pth = self.dir / f"{self.cfg.name}.pth"
+        torch.save(self.net.state_dict(), pth)
+        return pth, export_onnx(self.net, self.dir / f"{self.cfg.name}.onnx", fp16_weights=True)
+
     def write_outputs(self, final: dict[str, float]) -> dict[str, Path]:
         cfg = self.cfg
-        self.net.eval()
-        pth = self.dir / f"{cfg.name}.pth"
-        torch.save(self.net.state_dict(), pth)
-        onnx_path = export_onnx(self.net, self.dir / f"{cfg.name}.onnx", fp16_weights=True)
+        pth, onnx_path = self.save_net()
         card = {
             "name": cfg.name,
             **PAINTINGS.get(cfg.name, {"painting": Path(cfg.style_image).stem, "artist": "unknown", "year": ""}),
