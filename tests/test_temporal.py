@@ -294,3 +294,23 @@ def test_reuse_and_stabilisation_share_the_flow_of_a_frame_pair(frames):
     # Key frames 0, 2, 4; frames 1 and 3 ask for four flows (to/from the key, to/from the
     # previous frame: the same two pairs) and compute two. Key frames need only stabilisation's.
     assert per_frame == [(0, 0), (4, 2), (2, 2), (4, 2), (2, 2)]
+
+
+def test_flow_truth_motion_is_exact(bunny, monkeypatch):
+    """benchmarks/flow_truth.py's ground truth: frame t-1 warped by the known flow is frame t, up to
+    resampling; an estimated flow (Farneback, the metric's) leaves more, a zero flow far more."""
+    import pathlib
+
+    monkeypatch.syspath_prepend(str(pathlib.Path(__file__).resolve().parents[1] / "benchmarks"))
+    import flow_truth
+
+    original = clip(bunny, 1, size=(320, 180))[0]
+    frames, flows = flow_truth.sequence(original, 3)
+    assert len(frames) == 3 and len(flows) == 2 and frames[0].shape == (144, 256, 3)
+    judges = flow_truth.judge(frames, flows)
+    exact = flow_truth.e_warp(frames, judges["true"])
+    estimated = flow_truth.e_warp(frames, judges["farneback"])
+    still = flow_truth.e_warp(frames, [(np.zeros_like(f), flow_truth.inside(f)) for f in flows])
+    assert exact < estimated < still and exact < 0.2 * still
+    motion = np.sqrt((flows[0] ** 2).sum(2))
+    assert 1.0 < motion.mean() < 3.0  # the documented pan/zoom/roll: a couple of pixels per frame
