@@ -17,6 +17,8 @@ import onnx
 import torch
 from onnx import helper, numpy_helper
 
+from rtstyle.models.fastnet import FastNet
+
 OPSET = 17
 INPUT, OUTPUT = "image", "stylized"
 
@@ -25,6 +27,8 @@ def export_onnx(net: torch.nn.Module, path: str | Path, fp16_weights: bool = Fal
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     net = net.eval().float()
+    if isinstance(net, FastNet):
+        net = net.for_onnx()
     sample = torch.rand(1, 3, *sample_hw)
     with warnings.catch_warnings():
         # The TorchScript exporter's deprecation and tracer notes are expected for this fixed graph.

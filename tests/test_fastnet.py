@@ -63,6 +63,7 @@ def test_shipped_student_card_and_class(name):
     assert info["teacher"] == style.path.name
     assert info["teacher_sha256"] == hashlib.sha256(style.path.read_bytes()).hexdigest()[:16]
     arch = "fastnet-smooth" if cfg["smooth"] else "fastnet"
+    assert "SpaceToDepth" in {n.op_type for n in onnx.load(str(style.fast_path)).graph.node}  # the fast fold
     assert info["architecture"] == {"type": arch, "width": cfg["width"], "blocks": cfg["blocks"]}
 
 
@@ -154,3 +155,8 @@ def test_fastnet_distillation_exports_a_fast_student(shared, tmp_path):
     with torch.no_grad():
         ref = net(torch.from_numpy(x)).numpy()
     assert out.shape == (1, 3, 35, 41) and np.abs(out - ref).max() < 2e-2  # FP16-stored weights in the ONNX
+    # The graph folds with one SpaceToDepth; reading it back undoes its channel order.
+    assert [n.op_type for n in onnx.load(str(outputs["onnx"])).graph.node].count("SpaceToDepth") == 1
+    back = state_dict_from_onnx(outputs["onnx"])
+    for k, v in net.state_dict().items():
+        assert torch.allclose(back[k], v, atol=1e-2 * float(v.abs().max()) + 1e-6), k

@@ -30,6 +30,10 @@ def state_dict_from_onnx(path: str | Path) -> dict:
         name = init.name.removesuffix("__fp16")
         if name.startswith(("trunk.", "head.")):
             state[name] = torch.from_numpy(numpy_helper.to_array(init).astype(np.float32))
+    if any(node.op_type == "SpaceToDepth" for node in model.graph.node):  # a FastNet exported with for_onnx
+        from ..models.fastnet import from_onnx_order
+
+        state = from_onnx_order(state)
     return state
 
 
