@@ -11,19 +11,21 @@ frame of each clip is moved by a known camera motion (pan, zoom, roll: one
 affine map per frame, every frame resampled once from the original, so no blur
 piles up), which makes the flow between consecutive frames exact. Then:
 
-* flow accuracy: end-point error (px) of Farneback (the metric's flow) and DIS
-  (the temporal stage's, at its scale and preset) against the truth, and of
-  Farneback on the pixels its own forward-backward check lets the metric score;
+* flow accuracy: end-point error (px) against the truth of the two metric
+  flows (Farneback, the first one; ``fine_dis``, full-resolution DIS with
+  variational refinement, the one benchmarks/temporal.py now judges by) and of
+  DIS as the temporal stage runs it (its scale and preset);
 * E_warp, and its ratio to the source's, of three outputs, each scored with the
-  true flow and with Farneback:
+  true flow and with each metric flow:
   - ``per-frame``: the network on every frame (what flickers);
   - ``temporal``: the temporal stage with its defaults (``rtstyle video``);
   - ``ideal``: the original frame stylized once and moved by the same known
     motion: no flicker at all and the per-frame texture, by construction.
 
 With the true flow, the source's E_warp is only resampling noise and ``ideal``
-scores near 0. What ``ideal`` scores with Farneback is the metric's floor for
-any output that keeps the full texture. Writes OUT.md / OUT.json (default
+scores near 0. What ``ideal`` scores with an estimated flow is that metric's
+floor for any output that keeps the full texture: the closer to the true
+flow's, the better the metric measures flicker rather than its own flow's error. Writes OUT.md / OUT.json (default
 benchmarks/results/flow_truth).
 """
 from __future__ import annotations
@@ -39,10 +41,10 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from rtstyle.flow import DisFlow, consistent, farneback, gray, resize_flow, warping_error  # noqa: E402
+from rtstyle.flow import DisFlow, consistent, gray, resize_flow, warping_error  # noqa: E402
 from rtstyle.stylizer import Stylizer  # noqa: E402
 from rtstyle.temporal import TemporalConfig  # noqa: E402
-from temporal import VIDEOS, read_frames  # noqa: E402  (this folder is on sys.path)
+from temporal import METRIC_FLOWS, VIDEOS, read_frames  # noqa: E402  (this folder is on sys.path)
 
 OUT = ROOT / "benchmarks/results/flow_truth"
 CROP = 0.8  # frames are this fraction of the original, so the motion never leaves it
@@ -86,12 +88,14 @@ def epe(estimate: np.ndarray, truth: np.ndarray, valid: np.ndarray) -> float:
 
 
 def judge(frames: list[np.ndarray], true_flows: list[np.ndarray]) -> dict[str, list]:
-    """Per flow ("true", "farneback"): for every pair, the flow t -> t-1 and the pixels scored."""
+    """Per flow ("true" and each metric flow): for every pair, the flow t -> t-1 and the pixels scored."""
     grays = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in frames]
-    out: dict[str, list] = {"true": [(f, inside(f)) for f in true_flows], "farneback": []}
-    for prev, cur in zip(grays, grays[1:]):
-        to_prev, to_cur = farneback(cur, prev), farneback(prev, cur)
-        out["farneback"].append((to_prev, consistent(to_prev, to_cur)))
+    out: dict[str, list] = {"true": [(f, inside(f)) for f in true_flows]}
+    for name, flow in METRIC_FLOWS.items():
+        out[name] = []
+        for prev, cur in zip(grays, grays[1:]):
+            to_prev, to_cur = flow(cur, prev), flow(prev, cur)
+            out[name].append((to_prev, consistent(to_prev, to_cur)))
     return out
 
 
@@ -109,13 +113,13 @@ def run_clip(name: str, a: argparse.Namespace) -> dict:
     dis = DisFlow(config.flow_preset)
     h, w = frames[0].shape[:2]
     small = (round(w * config.flow_scale), round(h * config.flow_scale))
-    flows = {"farneback": [f for f, _ in judges["farneback"]],
-             f"DIS {config.flow_preset} x{config.flow_scale}":
+    flows = {**{k: [f for f, _ in judges[k]] for k in METRIC_FLOWS},
+             f"DIS {config.flow_preset} x{config.flow_scale} (the stage's)":
                  [resize_flow(dis(gray(c, small), gray(p, small)), (w, h)) for p, c in zip(frames, frames[1:])]}
     accuracy = {k: float(np.mean([epe(e, t, inside(t)) for e, t in zip(v, true_flows)])) for k, v in flows.items()}
-    # Where the metric looks: the pixels Farneback's forward-backward check keeps.
-    accuracy["farneback, scored pixels"] = float(np.mean([epe(f, t, valid) for (f, valid), t
-                                                          in zip(judges["farneback"], true_flows)]))
+    for k in METRIC_FLOWS:  # where the metric looks: the pixels its forward-backward check keeps
+        accuracy[f"{k}, scored pixels"] = float(np.mean([epe(f, t, valid) for (f, valid), t
+                                                       in zip(judges[k], true_flows)]))
 
     per_frame = Stylizer(a.style, threads=a.threads)
     temporal = Stylizer(a.style, threads=a.threads, temporal=config)
@@ -153,18 +157,23 @@ def report(results: dict, a: argparse.Namespace, load: tuple) -> str:
         lines += [f"## {clip} ({r['size'][0]}x{r['size'][1]}, {a.frames} frames, mean true motion "
                   f"{r['true_motion_px']:.2f} px/frame)", "",
                   f"Flow end-point error against the truth (px): {acc}.", "",
-                  "| output | E_warp, true flow | ratio, true flow | E_warp, Farneback | ratio, Farneback |",
-                  "|---|---|---|---|---|"]
+                  "| output | " + " | ".join(f"E_warp, {k} flow | ratio, {k} flow" for k in r["scores"]) + " |",
+                  "|---|" + "---|---|" * len(r["scores"])]
         s = r["scores"]
-        lines.append(f"| source | {s['true']['source']:.6f} | 1.00 | {s['farneback']['source']:.6f} | 1.00 |")
-        for k in ("per-frame", "temporal", "ideal"):
-            lines.append(f"| {k} | {s['true'][k]['e_warp']:.6f} | {s['true'][k]['ratio']:.2f} | "
-                         f"{s['farneback'][k]['e_warp']:.6f} | {s['farneback'][k]['ratio']:.2f} |")
-        t, f = ({k: s[flow][k]["e_warp"] for k in ("per-frame", "temporal", "ideal")} for flow in ("true", "farneback"))
+        lines.append("| source | " + " | ".join(f"{s[k]['source']:.6f} | 1.00" for k in s) + " |")
+        for out in ("per-frame", "temporal", "ideal"):
+            lines.append(f"| {out} | " + " | ".join(f"{s[k][out]['e_warp']:.6f} | {s[k][out]['ratio']:.2f}"
+                                                    for k in s) + " |")
+        e = {flow: {k: s[flow][k]["e_warp"] for k in ("per-frame", "temporal", "ideal")} for flow in s}
+        t = e["true"]
         removed = (t["per-frame"] - t["temporal"]) / (t["per-frame"] - t["ideal"])
         lines += ["", f"With the true flow, the temporal stage removes {removed:.0%} of per-frame's E_warp in excess "
-                  f"of ideal's. With Farneback, ideal (no flicker at all) scores {f['ideal'] / f['per-frame']:.0%} "
-                  f"of per-frame's E_warp and {f['ideal'] / f['temporal']:.0%} of the temporal stage's.", ""]
+                  "of ideal's."]
+        for flow in (k for k in s if k != "true"):
+            f = e[flow]
+            lines[-1] += (f" With {flow}, ideal (no flicker at all) scores {f['ideal'] / f['per-frame']:.0%} "
+                          f"of per-frame's E_warp and {f['ideal'] / f['temporal']:.0%} of the temporal stage's.")
+        lines.append("")
     return "\n".join(lines)
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from rtstyle.cli import main
 from rtstyle.engines import EngineOptions, create_engine
-from rtstyle.flow import DisFlow, consistent, gray, warp, warping_error
+from rtstyle.flow import DisFlow, consistent, gray, resize_flow, warp, warping_error
 from rtstyle.pipeline import Frame
 from rtstyle.registry import builtin_styles
 from rtstyle.sources import VideoSource
@@ -314,3 +314,23 @@ def test_flow_truth_motion_is_exact(bunny, monkeypatch):
     assert exact < estimated < still and exact < 0.2 * still
     motion = np.sqrt((flows[0] ** 2).sum(2))
     assert 1.0 < motion.mean() < 3.0  # the documented pan/zoom/roll: a couple of pixels per frame
+
+
+def test_the_metric_flow_is_the_most_accurate_on_known_motion(bunny, monkeypatch):
+    """temporal.py judges E_warp by fine_dis because it finds a known motion more closely than
+    Farneback (the earlier metric flow) and than the stage's own half-size DIS."""
+    import pathlib
+
+    monkeypatch.syspath_prepend(str(pathlib.Path(__file__).resolve().parents[1] / "benchmarks"))
+    import flow_truth
+
+    frames, flows = flow_truth.sequence(clip(bunny, 1, size=(480, 270))[0], 3)
+    judges = flow_truth.judge(frames, flows)
+    error = {k: np.mean([flow_truth.epe(f, t, flow_truth.inside(t)) for (f, _), t in zip(judges[k], flows)])
+             for k in ("fine DIS", "farneback")}
+    h, w = frames[0].shape[:2]
+    dis = DisFlow("fast")
+    small = (w // 2, h // 2)
+    stage = np.mean([flow_truth.epe(resize_flow(dis(gray(c, small), gray(p, small)), (w, h)), t, flow_truth.inside(t))
+                     for p, c, t in zip(frames, frames[1:], flows)])
+    assert error["fine DIS"] < 0.25 and error["fine DIS"] < 0.5 * min(error["farneback"], stage)
