@@ -178,6 +178,8 @@ def test_bad_temporal_settings_are_value_errors():
         replace(TemporalConfig(), blend=1.5)
     with pytest.raises(ValueError, match="max_gain"):
         TemporalConfig(max_gain=0.5)
+    with pytest.raises(ValueError, match="unknown flow_preset 'ultrafine'"):
+        TemporalConfig(flow_preset="ultrafine")
 
 
 def test_video_cli_with_temporal_keeps_every_frame(bunny, tmp_path, capfd):
