@@ -18,6 +18,11 @@ fine-tunes it with its identity-initialised smoothing conv, best on larger
 crops with ``--gram-weight`` (Gram matrices of the student's relu1_2/relu2_2
 features against the teacher's: stroke contrast the pixel loss averages away).
 
+``--temporal-weight W`` adds a flicker term: the student run on the crop shifted
+by 1-3 px must paint its output on the whole crop, shifted (``shift_error``);
+with ``--arch johnson --width 32 --blocks 5 --init TEACHER.pth`` it fine-tunes a
+full network toward strokes that stay put when the camera moves.
+
 Runs, checkpoints (exact resume) and the CSV loss log are those of
 export/train.py's Trainer, which this subclasses. When done:
 ``OUT/NAME/NAME.slim.pth`` and ``NAME.slim.onnx`` (FP16 weights, the student's
@@ -73,6 +78,9 @@ class DistillConfig:
     pixel_weight: float = 1.0
     perceptual_weight: float = 0.1
     gram_weight: float = 0.0  # Gram matrices of the same VGG taps against the teacher's: texture statistics
+    temporal_weight: float = 0.0  # the output of a shifted crop against the shifted output: strokes that stay put
+    max_shift: int = 3  # the shift, 1..max_shift px per axis: a stride-4 network redraws at all but multiples of 4
+    margin: int = 8  # border pixels left out of the temporal term: a crop's edges are not a frame's
     lr: float = 2e-3
     lr_final: float = 0.05  # cosine decay to this fraction of lr at the last step
     bf16: bool = False
@@ -89,6 +97,16 @@ class DistillConfig:
         return f"{self.style}.{ARCHS[self.arch][1]}"
 
 
+def shift_error(net: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, dy: int, dx: int, margin: int) -> torch.Tensor:
+    """Flicker under a known motion (after ReCoNet's and Gupta et al.'s synthetic-motion losses,
+    with an integer shift so the motion needs no resampling): ``net`` on the crop ``x`` moved by
+    (dy, dx) against its output ``y`` on the whole crop moved by the same amount, as relative
+    squared error away from the ``margin`` (a crop's edges are not a frame's)."""
+    moved = net(x[..., dy:, dx:])
+    m = margin
+    return relative_sq(moved[..., m:-m, m:-m], y[..., dy + m:-m, dx + m:-m]).mean()
+
+
 def load_teacher(style: str) -> tuple[TransformerNet, Path]:
     path = resolve_model(style=style).path
     state = state_dict_from_onnx(path)
@@ -100,7 +118,8 @@ def load_teacher(style: str) -> tuple[TransformerNet, Path]:
 class Distiller(Trainer):
     @property
     def columns(self) -> tuple[str, ...]:
-        return ("loss", "pixel", "perceptual") + (("gram",) if self.cfg.gram_weight else ())
+        return (("loss", "pixel", "perceptual") + (("gram",) if self.cfg.gram_weight else ())
+                + (("temporal",) if self.cfg.temporal_weight else ()))
 
     vgg_layers = PERCEPTUAL_LAYERS
 
@@ -153,8 +172,19 @@ class Distiller(Trainer):
             # Stroke texture as statistics: a blurred student can match pixels on average but not these.
             parts["gram"] = torch.stack([relative_sq(gram(feats_y[k]), gram(feats_t[k])).mean()
                                          for k in PERCEPTUAL_LAYERS]).mean()
-            parts["loss"] = total + cfg.gram_weight * parts["gram"]
+            parts["loss"] = parts["loss"] + cfg.gram_weight * parts["gram"]
+        if cfg.temporal_weight:
+            parts["temporal"] = self.temporal_term(x, y)
+            parts["loss"] = parts["loss"] + cfg.temporal_weight * parts["temporal"]
         return parts
+
+    def temporal_term(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        cfg = self.cfg
+        dy, dx = (int(v) for v in torch.randint(cfg.max_shift + 1, (2,), generator=self.data.gen))
+        if dy == dx == 0:
+            dy = 1 + int(torch.randint(cfg.max_shift, (1,), generator=self.data.gen))
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
+            return shift_error(self.net, x.contiguous(memory_format=self.fmt), y, dy, dx, cfg.margin)
 
     def write_outputs(self, final: dict[str, float]) -> dict[str, Path]:
         cfg = self.cfg
@@ -189,9 +219,9 @@ def parse_args(argv: list[str] | None = None) -> tuple[DistillConfig, dict[str, 
     p.add_argument("--arch", choices=sorted(ARCHS), default=d.arch,
                    help="student layout: johnson (NAME.slim.*) or fastnet (NAME.fast.*) (default: %(default)s)")
     for name in ("steps", "batch", "crop", "width", "blocks", "threads", "seed", "checkpoint_every",
-                 "snapshot_every", "log_every"):
+                 "snapshot_every", "log_every", "max_shift", "margin"):
         p.add_argument("--" + name.replace("_", "-"), type=int, default=getattr(d, name))
-    for name in ("pixel_weight", "perceptual_weight", "gram_weight", "lr", "lr_final", "clip_factor"):
+    for name in ("pixel_weight", "perceptual_weight", "gram_weight", "temporal_weight", "lr", "lr_final", "clip_factor"):
         p.add_argument("--" + name.replace("_", "-"), type=float, default=getattr(d, name))
     p.add_argument("--bf16", action="store_true", help="bfloat16 autocast (fast on CPUs with AVX-512 BF16/AMX)")
     p.add_argument("--channels-last", action="store_true")

@@ -18,7 +18,7 @@ from rtstyle.engines.torch_eager import state_dict_from_onnx
 from rtstyle.frames import from_batch, to_batch
 from rtstyle.models.johnson import config_of
 from rtstyle.registry import StyleModel, builtin_styles
-from rtstyle_export.slim import PERCEPTUAL_LAYERS, DistillConfig, Distiller
+from rtstyle_export.slim import PERCEPTUAL_LAYERS, DistillConfig, Distiller, load_teacher, shift_error
 from rtstyle_export.vgg import VGGFeatures
 
 OPTS = EngineOptions(threads=1)  # shared, oversubscribed cores: more threads only spin-wait
@@ -144,3 +144,25 @@ def test_distillation_learns_resumes_exactly_and_exports(photos, vgg, tmp_path):
     assert outputs["onnx"].name == "starry.slim.onnx"
     out = create_engine("onnxruntime", outputs["onnx"], OPTS).run(np.full((1, 3, 35, 41), 0.5, np.float32))
     assert out.shape == (1, 3, 35, 41)
+
+
+def test_shift_error_lines_up_the_moved_crop(eval_photos):
+    """A stride-4 network repaints its strokes under a 1-2 px shift but nearly repeats them under a
+    4 px one: so the term compares the right pixels (a misaligned slice would make all shifts alike)."""
+    teacher, _ = load_teacher("starry")
+    img = photo(eval_photos[0], 160)[:96, :96]
+    x = torch.from_numpy(img).permute(2, 0, 1)[None].float() / 255
+    with torch.no_grad():
+        y = teacher(x)
+        errors = {s: float(shift_error(teacher, x, y, *s, margin=8)) for s in ((0, 0), (1, 2), (4, 4))}
+    assert errors[(0, 0)] < 1e-10
+    assert errors[(4, 4)] < 0.5 * errors[(1, 2)], errors
+
+
+def test_distillation_with_the_temporal_term_logs_it(photos, vgg, tmp_path):
+    cfg = DistillConfig(**{**config(photos, tmp_path).__dict__, "steps": 3, "temporal_weight": 1.0})
+    run = Distiller(cfg, vgg=vgg)
+    run.fit(log=lambda _: None)
+    rows = logged(run.dir)
+    assert list(rows[0]) == ["step", "loss", "pixel", "perceptual", "temporal", "elapsed_s"]
+    assert all(float(r["temporal"]) > 0 for r in rows)
