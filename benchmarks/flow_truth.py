@@ -25,8 +25,8 @@ piles up), which makes the flow between consecutive frames exact. Then:
 With the true flow, the source's E_warp is only resampling noise and ``ideal``
 scores near 0. What ``ideal`` scores with an estimated flow is that metric's
 floor for any output that keeps the full texture: the closer to the true
-flow's, the better the metric measures flicker rather than its own flow's error. Writes OUT.md / OUT.json (default
-benchmarks/results/flow_truth).
+flow's, the better the metric measures flicker rather than its own flow's
+error. Writes OUT.md / OUT.json (default benchmarks/results/flow_truth).
 """
 from __future__ import annotations
 

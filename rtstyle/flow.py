@@ -40,9 +40,9 @@ def farneback(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def fine_dis(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """The metric's flow: DIS at full resolution down to the finest scale, with small patch
     strides and variational refinement. On frames moved by a known camera motion
-    (benchmarks/flow_truth.py) its end-point error is 0.12-0.14 px, against Farneback's
-    1.0-1.4 px and the pipeline's own DIS (fast, half size) 0.27-0.36 px; at 0.3-1.2 s per
-    pair it is for benchmarks, not for the pipeline."""
+    (benchmarks/flow_truth.py) its end-point error is 0.11-0.16 px, against Farneback's
+    0.97-1.39 px and the pipeline's own DIS (medium, half size) 0.20-0.21 px; at 0.3-1.2 s
+    per pair it is for benchmarks, not for the pipeline."""
     dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
     dis.setFinestScale(0)
     dis.setPatchSize(12)
