@@ -74,9 +74,12 @@ METRIC_FLOWS = {"fine DIS": fine_dis, "farneback": farneback}  # the first one i
 def variants(**kw) -> dict[str, TemporalConfig | None]:
     """Per-frame, each mechanism alone, all of them; ``kw``: TemporalConfig settings for every variant."""
     out: dict[str, TemporalConfig | None] = {"per-frame": None}
-    out.update({m: TemporalConfig.only([m], **kw) for m in DEFAULT_MECHANISMS})
+    out.update({m: TemporalConfig.only([m], **kw) for m in MECHANISMS if m != "contrast"})
     out["all"] = TemporalConfig.only(DEFAULT_MECHANISMS, **kw)
-    out["all+contrast"] = TemporalConfig.only(MECHANISMS, **kw)
+    for extra in ("lock", "contrast"):
+        if extra not in DEFAULT_MECHANISMS:
+            out[f"all+{extra}"] = TemporalConfig.only((*DEFAULT_MECHANISMS, extra), **kw)
+    out["stabilize+lock"] = TemporalConfig.only(("stabilize", "lock"), **kw)
     return out
 
 

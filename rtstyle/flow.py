@@ -83,6 +83,14 @@ def warp(image: np.ndarray, flow: np.ndarray, sharp: bool = False) -> np.ndarray
     return np.concatenate([p if p.ndim == 3 else p[..., None] for p in parts], axis=2)
 
 
+def shift(image: np.ndarray, dx: float, dy: float) -> np.ndarray:
+    """``image`` (HxW or HxWxC, C <= 4) moved by (dx, dy) pixels, any fraction of one: bicubic,
+    edges mirrored, same size. Cheaper than ``warp`` for one motion over the whole picture."""
+    h, w = image.shape[:2]
+    m = np.float32([[1, 0, dx], [0, 1, dy]])
+    return cv2.warpAffine(image, m, (w, h), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT_101)
+
+
 def consistent(forward: np.ndarray, backward: np.ndarray) -> np.ndarray:
     """Forward-backward check (Sundaram et al. 2010, as in Ruder et al. 2016 and Lai et al. 2018).
 

@@ -22,6 +22,14 @@ c. ``stabilize``: the output is blended with the previous output warped by
    ``contrast`` (``keep_contrast``, opt-in): stabilise, then restore the local
    contrast the blend averaged away, on the way out (rtstyle.contrast); the
    stream's state stays the plain blend.
+d. ``lock``: the network's strokes are aliased to its stride-4 grid: shifted by
+   1-3 px, a picture is painted 7-12% differently (export.slim.shift_error), so a
+   camera pan makes the strokes swim. The stage follows the scene's overall
+   motion (median flow between frames, summed) and moves each frame, by any
+   fraction of a pixel, so the content sits where it sat on the first frame
+   modulo ``lock_period``; the output is moved back. Key frames and frames the
+   full network paints are locked; reused features are warped from the key
+   frame's locked grid.
 
 a and b need the trunk/head graphs (NAME.trunk.onnx, NAME.head.onnx beside
 NAME.onnx, written by export/split_export.py); c works with any model.
@@ -39,10 +47,10 @@ import numpy as np
 
 from .engines import Engine, EngineOptions, create_engine
 from .contrast import restore_contrast
-from .flow import PRESETS, DisFlow, consistent, gray, resize_flow, warp
-MECHANISMS = ("reuse", "propagate", "norms", "stabilize", "contrast")
+from .flow import PRESETS, DisFlow, consistent, gray, resize_flow, shift, warp
+MECHANISMS = ("reuse", "propagate", "norms", "stabilize", "lock", "contrast")
 # "contrast" (stabilize, keeping the strokes' local contrast) is opt-in: it flickers twice as much.
-DEFAULT_MECHANISMS = MECHANISMS[:4]
+DEFAULT_MECHANISMS = ("reuse", "propagate", "norms", "stabilize")
 # The half graphs' extra I/O (rtstyle.models.split): carried instance-norm statistics.
 STATS_PREV, MOMENTUM, STATS = "stats_prev", "momentum", "stats"
 # Propagation runs the head on TILE x TILE feature tiles, each with MARGIN more on every side.
@@ -66,6 +74,8 @@ class TemporalConfig:
     keep_contrast: bool = False  # restore the blend's local contrast to the fresh frame's (rtstyle.contrast)
     contrast_radius: int = 4  # window of the local statistics: (2r + 1)^2 pixels
     max_gain: float = 2.0
+    lock: bool = False  # d: keep the content on the network's stride grid
+    lock_period: int = 4  # the network's stride: 4 for the Johnson network
     match_error: float = 0.05  # source frames differing more than this after warping are not blended
     flow_scale: float = 0.5  # flow is computed on frames downscaled by this
     # DIS medium, not fast: 2-3x closer to the true motion, which halves E_warp (bunny, fine-DIS metric:
@@ -83,12 +93,14 @@ class TemporalConfig:
             raise ValueError("flow_scale must be in (0, 1]")
         if self.flow_preset not in PRESETS:
             raise ValueError(f"unknown flow_preset {self.flow_preset!r}; choose from {', '.join(PRESETS)}")
+        if self.lock_period < 1:
+            raise ValueError("lock_period must be at least 1")
         if self.contrast_radius < 1 or self.max_gain < 1.0:
             raise ValueError("contrast_radius must be at least 1 and max_gain at least 1")
 
     @property
     def enabled(self) -> bool:
-        return self.reuse or self.carry_norms or self.stabilize
+        return self.reuse or self.carry_norms or self.stabilize or self.lock
 
     @property
     def propagating(self) -> bool:
@@ -102,7 +114,7 @@ class TemporalConfig:
             raise ValueError(f"unknown temporal mechanism {sorted(unknown)[0]!r}; choose from {', '.join(MECHANISMS)}")
         return cls(reuse="reuse" in mechanisms or "propagate" in mechanisms, propagate="propagate" in mechanisms,
                    carry_norms="norms" in mechanisms, stabilize="stabilize" in mechanisms or "contrast" in mechanisms,
-                   keep_contrast="contrast" in mechanisms, **kw)
+                   keep_contrast="contrast" in mechanisms, lock="lock" in mechanisms, **kw)
 
 
 def split_paths(model_path: str | Path) -> tuple[Path, Path]:
@@ -160,6 +172,8 @@ class TemporalStage:
         self.prev_gray = self.prev_thumb = self.prev_out = None
         self.key_gray = self.key_features = self.key_out = None
         self.since_key = 0
+        self.motion = np.zeros(2)  # (dx, dy) the scene has moved since the stream's first frame, in pixels
+        self.phase = self.key_phase = np.zeros(2)  # how far this / the key frame is moved to lock it
         for half in (self.trunk, self.head):
             if half is not None:
                 half.stats = None
@@ -179,6 +193,11 @@ class TemporalStage:
             self.shape = frame.shape
         self.prev_thumb = thumb
         self.flows.clear()
+        if cfg.lock and self.prev_gray is not None:
+            # The median ignores what moves on its own (a character walking): this is the camera.
+            step = -np.median(self.flow(g, self.prev_gray).reshape(-1, 2), axis=0)
+            self.motion = self.motion + step * (w / g.shape[1], h / g.shape[0])
+            self.phase = -self.motion % cfg.lock_period
         timings = {"flow": time.perf_counter() - t0}
 
         out = self._network(batch, g, h, w, timings)
@@ -193,10 +212,10 @@ class TemporalStage:
         cfg = self.config
         momentum = cfg.norm_momentum if cfg.carry_norms else 0.0
         if not (cfg.reuse or cfg.carry_norms):
-            return self.full(batch)
+            return self._locked(self.full, batch, h, w)
         if not cfg.reuse:
             self.keyframes += 1
-            return self.head(self.trunk(batch, momentum), momentum)[..., :h, :w]
+            return self._locked(lambda x: self.head(self.trunk(x, momentum), momentum), batch, h, w)
         features = None
         if self.key_features is not None and self.since_key < cfg.keyframe_interval:
             t = time.perf_counter()
@@ -207,7 +226,9 @@ class TemporalStage:
                 valid = consistent(to_key, self.flow(self.key_gray, g)) & matched if cfg.propagating else None
                 timings["flow"] += time.perf_counter() - t
                 fh, fw = self.key_features.shape[:2]
-                features = warp(self.key_features, resize_flow(to_key, (fw, fh)))
+                # The key features are on the key frame's locked grid, moved by key_phase.
+                to_locked_key = resize_flow(to_key, (fw, fh)) + (self.key_phase * (fw / w, fh / h)).astype(np.float32)
+                features = warp(self.key_features, to_locked_key)
                 out = self._propagate(features, to_key, valid, h, w) if valid is not None else None
                 if out is not None:
                     self.since_key += 1
@@ -216,16 +237,28 @@ class TemporalStage:
             else:
                 timings["flow"] += time.perf_counter() - t
         if features is None:
-            features = self.trunk(batch, momentum)
+            features = self.trunk(self._moved(batch, self.phase), momentum)
             self.key_features = np.ascontiguousarray(features[0].transpose(1, 2, 0))
-            self.key_gray, self.since_key = g, 0
+            self.key_gray, self.key_phase, self.since_key = g, self.phase, 0
             self.keyframes += 1
             self.since_key += 1
-            out = self.head(features, momentum)[..., :h, :w]
+            out = self._moved(self.head(features, momentum)[..., :h, :w], -self.phase)
             self.key_out = np.ascontiguousarray(out[0].transpose(1, 2, 0))
             return out
         self.since_key += 1
         return self.head(features, momentum)[..., :h, :w]
+
+    @staticmethod
+    def _moved(batch: np.ndarray, by: np.ndarray) -> np.ndarray:
+        """A 1x3xHxW batch moved by ``by`` = (dx, dy) pixels (see rtstyle.flow.shift)."""
+        if not by.any():
+            return batch
+        image = shift(np.ascontiguousarray(batch[0].transpose(1, 2, 0)), float(by[0]), float(by[1]))
+        return np.ascontiguousarray(image.transpose(2, 0, 1)[None])
+
+    def _locked(self, network: Callable[[np.ndarray], np.ndarray], batch: np.ndarray, h: int, w: int) -> np.ndarray:
+        """``network`` run on the frame moved onto the locked grid, its output moved back."""
+        return self._moved(network(self._moved(batch, self.phase))[..., :h, :w], -self.phase)
 
     def _propagate(self, features: np.ndarray, to_key: np.ndarray, valid: np.ndarray, h: int, w: int
                    ) -> np.ndarray | None:
