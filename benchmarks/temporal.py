@@ -10,8 +10,9 @@
 
 For each clip (first --frames frames, or :FRAMES after its name, at the clip's
 own resolution) and each variant -- per-frame (no temporal stage), each
-mechanism alone (reuse, propagate, norms, stabilize), all together, and all
-together with the stabiliser's contrast restored (all+contrast) -- it measures:
+mechanism alone (reuse, propagate, norms, stabilize, lock), all together, all
+together with the stabiliser's contrast restored (all+contrast) or with the stride
+lock (all+lock), and stabilize+lock -- it measures:
 
 * fps of ``Stylizer.stylize_timed`` alone (decode and encode excluded: they are
   the same for every variant), after one warm-up frame, and seconds per stage.
