@@ -17,7 +17,9 @@ as its own process and reads that run's --stats-json: stylized fps, frames
 dropped of those captured, and ``total`` (capture -> handed to the outputs)
 p50/p95. The load average is read before and after each run. With --rounds N
 the variants are run N times, interleaved (A B A B), so that they share
-whatever else the machine was doing; each row is one run.
+whatever else the machine was doing; each row is one run. With --busy N, N
+busy-looping processes (a stand-in for the other programs on a user's laptop)
+run beside the camera and rtstyle for the length of each run.
 
 The goal (issue 7): fps >= 30 with total p95 <= 80 ms. Writes OUT.json and
 OUT.md (default benchmarks/results/live).
@@ -89,7 +91,13 @@ def run_once(a: argparse.Namespace, label: str, extra: list[str], folder: Path) 
                *([] if "--model" in extra else ["--style", a.style]), "--stats-json", str(stats),
                "--duration", str(a.seconds), "-q", *extra]
         before = loadavg()
-        done = subprocess.run(cmd, capture_output=True, text=True)
+        busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(a.busy)]
+        try:
+            done = subprocess.run(cmd, capture_output=True, text=True)
+        finally:
+            for b in busy:
+                b.kill()
+                b.wait()
         after = loadavg()
     finally:
         server.send_signal(signal.SIGTERM)
@@ -120,7 +128,9 @@ def markdown(a: argparse.Namespace, rows: list[dict], argv: list[str]) -> str:
     lines = [f"# Live: `rtstyle webcam {preset}` on a {a.size} @ {a.fps:g} fps loopback camera",
              "", f"`python benchmarks/live.py {shlex.join(argv)}`", "",
              f"{os.cpu_count()} cores; {a.seconds:g} s per run, style {a.style}, clip {a.clip.name}; the loopback "
-             "camera (JPEG encoding) runs on the same cores. Goal (issue 7): fps >= 30 and total p95 <= 80 ms. "
+             "camera (JPEG encoding) runs on the same cores"
+             + (f", and so do {a.busy} busy-looping processes (--busy)" if a.busy else "")
+             + ". Goal (issue 7): fps >= 30 and total p95 <= 80 ms. "
              "total = capture -> handed to the outputs, from the run's own --stats-json.", "",
              "| variant | extra arguments | load before -> after | stylized fps | dropped / captured "
              "| total p50 / p95 ms | inference p50 | upsample p50 | decode p50 | goal |",
@@ -162,6 +172,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--matrix", action="store_true",
                    help="add the ONNX Runtime settings matrix (MATRIX) to the variants; --out defaults to "
                         "results/ort_options")
+    p.add_argument("--busy", type=int, default=0, metavar="N",
+                   help="run N busy-looping processes beside each run (other programs competing for the cores)")
     p.add_argument("--model", type=Path, help="an ONNX style model for every run (e.g. with --quality none)")
     p.add_argument("--out", type=Path, help="OUT.json and OUT.md (default: benchmarks/results/live)")
     a = p.parse_args(argv)
@@ -184,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.with_suffix(".json").write_text(json.dumps(
         {"quality": a.quality, "fps": a.fps, "size": a.size, "seconds": a.seconds, "style": a.style,
-         "cores": os.cpu_count(), "argv": argv, "runs": rows}, indent=2) + "\n")
+         "cores": os.cpu_count(), "busy": a.busy, "argv": argv, "runs": rows}, indent=2) + "\n")
     md = markdown(a, rows, argv)
     a.out.with_suffix(".md").write_text(md)
     print("\n" + md)

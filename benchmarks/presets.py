@@ -75,11 +75,12 @@ def stylizer_speed(style: str, quality: str, frames: list[np.ndarray]) -> dict:
 def pipeline_fps(style: str, quality: str) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         stats = Path(tmp) / "s.json"
-        cmd = [sys.executable, "-c", "import sys; from rtstyle.cli import main; sys.exit(main())", "video", str(BUNNY), str(Path(tmp) / "o.mp4"), "--style", style,
-               "--quality", quality, "--no-temporal", "--stats-json", str(stats), "-q"]
+        cmd = [sys.executable, "-c", "import sys; from rtstyle.cli import main; sys.exit(main())", "video",
+               str(BUNNY), str(Path(tmp) / "o.mp4"), "--style", style, "--quality", quality, "--no-temporal",
+               "--stats-json", str(stats), "-q"]
         subprocess.run(cmd, check=True)
         report = json.loads(stats.read_text())
-    return {"fps": report.get("fps"), "frames": report.get("frames")}
+    return {"fps": report.get("fps"), "frames": report.get("frames"), "workers": report.get("workers", 1)}
 
 
 def quality_distances(style: str, size: int) -> tuple[dict, dict]:
@@ -132,9 +133,12 @@ def markdown(r: dict) -> str:
     for k in QUALITIES:
         sp = r["speed"][k]
         stages = ", ".join(f"{s} {v}" for s, v in sp["stages_ms"].items())
-        fps = r.get("pipeline", {}).get(k, {}).get("fps")
+        pipe = r.get("pipeline", {}).get(k, {})
+        fps = "-" if pipe.get("fps") is None else f"{pipe['fps']:.1f}"
+        if pipe.get("workers", 1) > 1:
+            fps += f" ({pipe['workers']} workers)"
         qd = r.get("quality", {}).get(k, {})
-        lines.append(f"| {k} | {sp['model']} | {sp['ms']} ({stages}) | {fps if fps is None else round(fps, 1)} | "
+        lines.append(f"| {k} | {sp['model']} | {sp['ms']} ({stages}) | {fps} | "
                      f"{qd.get('style')} | {qd.get('content')} | {vs_best(qd, best)} |")
     if "quality" in r:
         ph = r["quality"]["photo"]

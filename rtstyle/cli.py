@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import os
 import signal
 import sys
 import threading
@@ -16,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .engines import ENGINE_CHOICES, EngineUnavailable
-from .presets import QUALITIES
+from .presets import QUALITIES, get_preset
 
 EXIT_ERROR, EXIT_INTERRUPTED = 1, 130
 # What a user can cause (bad paths, bad files, missing packages): reported in one line.
@@ -83,16 +84,25 @@ def make_stylizer(a: argparse.Namespace):
 
 
 def add_workers_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--workers", type=int, default=1, metavar="N",
+    p.add_argument("--workers", type=int, default=None, metavar="N",
                    help="stylize N frames at once, one inference thread each, output kept in order: throughput "
                         "when one frame cannot use every core (needs --no-temporal; --threads then defaults to "
-                        "cores/N; default: 1)")
+                        "cores/N; default: 2 with --quality fast and --no-temporal on 2+ cores, else 1)")
+
+
+def worker_count(a: argparse.Namespace) -> int:
+    """--workers, or else the preset's: parallel frames only when they are independent (no temporal stage)."""
+    if a.workers is not None:
+        return a.workers
+    preset = get_preset(getattr(a, "quality", None))
+    if preset is None or getattr(a, "temporal", False):
+        return 1
+    return max(1, min(preset.workers, os.cpu_count() or 1))
 
 
 def make_stylizers(a: argparse.Namespace) -> list:
     """One Stylizer per --workers (each with its own engine), threads split between them."""
-    import os
-
+    a.workers = worker_count(a)
     if a.workers < 1:
         raise ValueError("--workers must be at least 1")
     if a.workers > 1 and getattr(a, "temporal", False):
@@ -152,7 +162,8 @@ def cmd_video(a: argparse.Namespace) -> int:
             with _ctrl_c_sets(stop, lambda msg: progress.message(f"rtstyle: {msg}")):
                 result = run(source, stylizers, sink, stop=stop, on_progress=progress.update)
             progress.close(result.frames)
-    report = run_report(result.frames, result.wall_s, stylizer.engine.name, stylizer.style.name, result.stats)
+    report = run_report(result.frames, result.wall_s, stylizer.engine.name, stylizer.style.name, result.stats,
+                        workers=len(stylizers))
     if a.stats_json:
         a.stats_json.write_text(json.dumps(report, indent=2) + "\n")
     if not a.quiet:

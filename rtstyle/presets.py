@@ -8,6 +8,10 @@ stay crisp. Temporal settings stay with the command's own flags (--temporal):
 the students have no trunk/head graphs, so only its flow-based stabilisation
 would apply to them, and that costs latency a live preset cannot spare.
 
+``fast`` also stylizes two frames at once when they are independent (no
+temporal stage) and there are two cores: live 640x480 keeps up with a 30 fps
+camera that way (benchmarks/results/live_w32_workers_idle.md).
+
 A style that ships a space-to-depth student (``NAME.fast.onnx``,
 rtstyle.models.fastnet) runs it in ``fast`` at full size instead: cheaper than
 the slim student at half size and with the teacher's stroke scale.
@@ -31,13 +35,16 @@ class Preset:
     scale: float  # internal resolution / output resolution; < 1 upsamples with GuidedUpsample
     upsample: GuidedUpsample = GuidedUpsample()
     full_size_student: bool = False  # prefer NAME.fast.onnx at scale 1.0 when the style ships one
+    # Default --workers when frames are independent (--no-temporal): a small network leaves cores idle
+    # between its layers, so two frames at once (one thread each) beat one frame on two threads.
+    workers: int = 1
 
 
 PRESETS: dict[str, Preset] = {
     "best": Preset(slim=False, scale=1.0),  # today's behaviour: the full network at full size
     "balanced": Preset(slim=False, scale=0.5),  # the teacher's strokes, a quarter of the pixels
     # NAME.fast.onnx at full size; else the slim student at a quarter of the pixels: live 640x480 on 2 cores
-    "fast": Preset(slim=True, scale=0.5, full_size_student=True),
+    "fast": Preset(slim=True, scale=0.5, full_size_student=True, workers=2),
 }
 
 

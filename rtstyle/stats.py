@@ -44,7 +44,7 @@ class StageStats:
         return out
 
 
-def run_report(frames: int, wall_s: float, engine: str, model: str, stats: StageStats) -> dict:
+def run_report(frames: int, wall_s: float, engine: str, model: str, stats: StageStats, workers: int = 1) -> dict:
     """The ``--stats-json`` document. fps is frames written per second of pipeline wall time
     (model loading and file opening are not included)."""
     return {
@@ -53,6 +53,7 @@ def run_report(frames: int, wall_s: float, engine: str, model: str, stats: Stage
         "wall_s": round(wall_s, 3),
         "engine": engine,
         "model": model,
+        "workers": workers,
         "stages": stats.summary(),
     }
 
@@ -63,8 +64,9 @@ def summary_line(report: dict) -> str:
         return "-" if v is None else f"{v:.0f}" if v >= 10 else f"{v:.1f}"
 
     stages = ", ".join(f"{name} {ms(q['p50_ms'])}/{ms(q['p95_ms'])}" for name, q in report["stages"].items())
+    workers = f", {report['workers']} workers" if report.get("workers", 1) > 1 else ""
     return (f"{report['frames']} frames in {report['wall_s']:.1f} s ({report['fps']:.2f} fps, "
-            f"{report['engine']}); p50/p95 ms: {stages}")
+            f"{report['engine']}{workers}); p50/p95 ms: {stages}")
 
 
 class Progress:

@@ -320,9 +320,9 @@ def run_webcam(config: WebcamConfig, live: LiveStylizer | Sequence[LiveStylizer]
                         stats, outputs.recordings, view.screenshots if view else [])
 
 
-def webcam_report(r: WebcamResult, engine: str, model: str, source: str) -> dict:
+def webcam_report(r: WebcamResult, engine: str, model: str, source: str, workers: int = 1) -> dict:
     """The ``--stats-json`` document: ``rtstyle video``'s, plus what a live source adds."""
-    report = run_report(r.delivered, r.wall_s, engine, model, r.stats)
+    report = run_report(r.delivered, r.wall_s, engine, model, r.stats, workers)
     report.update(source=source, captured=r.captured, dropped=r.dropped, reconnects=r.reconnects,
                   gave_up=r.gave_up)
     return report
@@ -419,7 +419,7 @@ def cmd_webcam(a: argparse.Namespace) -> int:
     stop = threading.Event()
     with _ctrl_c_sets(stop, say):
         result = run_webcam(config, workers, stop, say)
-    report = webcam_report(result, first.engine.name, live.last.style.name, a.camera)
+    report = webcam_report(result, first.engine.name, live.last.style.name, a.camera, len(workers))
     if a.stats_json:
         a.stats_json.write_text(json.dumps(report, indent=2) + "\n")
     say(summary_line(report) + f"; {result.dropped} of {result.captured} captured frames dropped")

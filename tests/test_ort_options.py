@@ -131,3 +131,30 @@ def test_webcam_thread_defaults(args, threads, monkeypatch, tmp_path, capsys):
     code = main(["webcam", "--camera", "0", "--no-window", "--stats-json", str(tmp_path / "s.json"), *args])
     assert code == 1 and "stop here" in capsys.readouterr().err
     assert seen == [threads]
+
+
+@pytest.mark.parametrize("args, cores, workers", [
+    ([], 2, 1),  # no preset: one frame at a time, all cores on it
+    (["--quality", "fast"], 2, 2),  # the fast preset's small network: two frames at once
+    (["--quality", "fast"], 1, 1),  # ... but never more workers than cores
+    (["--quality", "fast", "--temporal"], 2, 1),  # the temporal stage needs frames in turn
+    (["--quality", "best"], 8, 1),
+    (["--quality", "fast", "--workers", "1"], 2, 1),  # an explicit --workers wins
+])
+def test_webcam_worker_defaults(args, cores, workers, monkeypatch, tmp_path, capsys):
+    """--quality fast live on 2+ cores runs two workers: 29.99-30.02 fps (p95 51-53 ms) against 26.4-29.6
+    with one worker on two threads, idle (benchmarks/results/live_w32_workers_idle.md)."""
+    import rtstyle.cli
+
+    seen = []
+
+    def capture(a):
+        seen.append(a)
+        raise ValueError("stop here")
+
+    monkeypatch.setattr(rtstyle.cli.os, "cpu_count", lambda: cores)
+    monkeypatch.setattr(rtstyle.cli, "make_stylizer", capture)
+    code = main(["webcam", "--camera", "0", "--no-window", "--stats-json", str(tmp_path / "s.json"), *args])
+    assert code == 1 and "stop here" in capsys.readouterr().err
+    assert seen[0].workers == workers
+    assert seen[0].threads == (cores // workers if workers > 1 else 0)

@@ -1,6 +1,8 @@
 """Parallel inference workers (pipeline.run with several stylizers, --workers): order kept on real frames."""
 from __future__ import annotations
 
+import json
+
 import threading
 import time
 
@@ -162,6 +164,7 @@ def test_video_cli_with_two_workers(bunny, tmp_path, capsys):
         assert len(c.streams.audio) == 1
         pts = [f.pts for f in c.decode(video=0)]
     assert len(pts) == 240 and pts == sorted(pts)
+    assert json.loads(stats.read_text())["workers"] == 2
     code = main(["video", str(bunny), str(tmp_path / "t.mp4"), "--workers", "2"])
     err = capsys.readouterr().err
     assert code == 1 and len(err.strip().splitlines()) == 1 and "add --no-temporal" in err, err

@@ -134,8 +134,9 @@ def test_bunny_frames_are_the_stylized_input_frames(bunny, bunny_run):
 def test_stats_json_schema_and_numbers(bunny_run):
     _, stats = bunny_run
     report = json.loads(stats.read_text())
-    assert set(report) == {"frames", "fps", "wall_s", "engine", "model", "stages"}
+    assert set(report) == {"frames", "fps", "wall_s", "engine", "model", "workers", "stages"}
     assert report["frames"] == 240 and report["engine"] == "onnxruntime" and report["model"] == "starry"
+    assert report["workers"] == 1  # no --quality preset: one frame at a time on every core
     assert report["fps"] == pytest.approx(240 / report["wall_s"], rel=0.01)
     assert set(report["stages"]) == {"decode", "preprocess", "inference", "postprocess", "encode", "total"}
     for name, q in report["stages"].items():
