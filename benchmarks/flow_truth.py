@@ -19,14 +19,21 @@ piles up), which makes the flow between consecutive frames exact. Then:
   true flow and with each metric flow:
   - ``per-frame``: the network on every frame (what flickers);
   - ``temporal``: the temporal stage with its defaults (``rtstyle video``);
+  - ``lock`` and ``temporal + lock``: the same with the stride-grid lock (opt-in);
   - ``ideal``: the original frame stylized once and moved by the same known
-    motion: no flicker at all and the per-frame texture, by construction.
+    motion: no flicker at all and the per-frame texture, by construction;
+* style strength of each output on --quality-frames frames (benchmarks/temporal.py's
+  style_strength: benchmarks/quality.py's distances), to see what a mechanism costs
+  in texture when the motion is a clean camera move.
 
 With the true flow, the source's E_warp is only resampling noise and ``ideal``
 scores near 0. What ``ideal`` scores with an estimated flow is that metric's
 floor for any output that keeps the full texture: the closer to the true
 flow's, the better the metric measures flicker rather than its own flow's
-error. Writes OUT.md / OUT.json (default benchmarks/results/flow_truth).
+error. With --noise SIGMA every frame gets its own Gaussian noise (a sensor's
+or codec's, in 0-255 units) on top of the motion, which the flow then no longer
+explains: the source's E_warp rises with it, and every ratio falls.
+Writes OUT.md / OUT.json (default benchmarks/results/flow_truth).
 """
 from __future__ import annotations
 
@@ -34,6 +41,7 @@ import argparse
 import json
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -44,13 +52,14 @@ sys.path.insert(0, str(ROOT))
 from rtstyle.flow import DisFlow, consistent, gray, resize_flow, warping_error  # noqa: E402
 from rtstyle.stylizer import Stylizer  # noqa: E402
 from rtstyle.temporal import TemporalConfig  # noqa: E402
-from temporal import METRIC_FLOWS, VIDEOS, read_frames  # noqa: E402  (this folder is on sys.path)
+from temporal import METRIC_FLOWS, VIDEOS, read_frames, style_strength  # noqa: E402  (this folder is on sys.path)
 
 OUT = ROOT / "benchmarks/results/flow_truth"
 CROP = 0.8  # frames are this fraction of the original, so the motion never leaves it
 PAN = (1.5, 0.6)  # px per frame
 ZOOM = 1.002  # per frame
 ROLL = 0.15  # degrees per frame
+OUTPUTS = ("per-frame", "lock", "temporal", "temporal + lock", "ideal")
 
 
 def camera(t: int, size: tuple[int, int], original: tuple[int, int]) -> np.ndarray:
@@ -107,6 +116,9 @@ def e_warp(outputs: list[np.ndarray], pairs: list) -> float:
 def run_clip(name: str, a: argparse.Namespace) -> dict:
     original = read_frames(VIDEOS / name, 1)[0]
     frames, true_flows = sequence(original, a.frames)
+    if a.noise:
+        rng = np.random.default_rng(0)
+        frames = [np.clip(f + rng.normal(0.0, a.noise, f.shape), 0, 255).astype(np.uint8) for f in frames]
     judges = judge(frames, true_flows)
 
     config = TemporalConfig()
@@ -122,11 +134,17 @@ def run_clip(name: str, a: argparse.Namespace) -> dict:
                                                        in zip(judges[k], true_flows)]))
 
     per_frame = Stylizer(a.style, threads=a.threads)
-    temporal = Stylizer(a.style, threads=a.threads, temporal=config)
     whole = per_frame.stylize(original)
+
+    def stream(temporal: TemporalConfig) -> list[np.ndarray]:
+        stylizer = Stylizer(a.style, threads=a.threads, temporal=temporal)  # one per stream: it keeps state
+        return [stylizer.stylize(f) for f in frames]
+
     outputs = {
         "per-frame": [per_frame.stylize(f) for f in frames],
-        "temporal": [temporal.stylize(f) for f in frames],
+        "lock": stream(TemporalConfig.only(["lock"])),
+        "temporal": stream(config),
+        "temporal + lock": stream(replace(config, lock=True)),
         "ideal": [cv2.warpAffine(whole, camera(t, (w, h), original.shape[1::-1])[:2], (w, h), flags=cv2.INTER_CUBIC)
                   for t in range(a.frames)],
     }
@@ -136,21 +154,25 @@ def run_clip(name: str, a: argparse.Namespace) -> dict:
         scores[flow_name] = {"source": source,
                              **{k: {"e_warp": e_warp(v, pairs), "ratio": e_warp(v, pairs) / source}
                                 for k, v in outputs.items()}}
+    strength = style_strength(frames, outputs, a.style, a.quality_frames) if a.quality_frames else {}
     return {"size": [w, h], "epe_px": accuracy,
             "true_motion_px": float(np.mean([np.sqrt((f**2).sum(2)).mean() for f in true_flows])),
-            "scores": scores}
+            "scores": scores, "style_strength": strength}
 
 
 def report(results: dict, a: argparse.Namespace, load: tuple) -> str:
     lines = [
         "# E_warp with estimated vs exact flow (synthetic camera motion on real frames)", "",
-        f"`python benchmarks/flow_truth.py --clips {a.clips} --frames {a.frames} --style {a.style}`; "
+        f"`python benchmarks/flow_truth.py --clips {a.clips} --frames {a.frames} --style {a.style}"
+        + (f" --noise {a.noise:g}" if a.noise else "") + "`; "
         f"load average {load[0]:.2f} before, {load[1]:.2f} after.", "",
         f"Each clip's first frame, cropped to {CROP:.0%} and moved per frame by a pan of {PAN} px, a zoom of "
-        f"{ZOOM} and a roll of {ROLL} deg, each frame resampled once (bicubic) from the original; "
+        f"{ZOOM} and a roll of {ROLL} deg, each frame resampled once (bicubic) from the original"
+        + (f", then Gaussian noise of sigma {a.noise:g} (0-255) added to each frame" if a.noise else "") + "; "
         "the flow between frames is then known exactly. `ideal` = the original frame stylized once and moved "
-        "by the same motion: flicker-free with the per-frame texture. `temporal` = the temporal stage's defaults. "
-        "Ratio = E_warp / the source frames' E_warp under the same flow.", "",
+        "by the same motion: flicker-free with the per-frame texture. `temporal` = the temporal stage's defaults; "
+        "`lock` = the stride-grid lock alone. d_style: benchmarks/quality.py's style distance on "
+        f"{a.quality_frames} frames (lower = stronger style). Ratio = E_warp / the source frames' E_warp under the same flow.", "",
     ]
     for clip, r in results.items():
         acc = ", ".join(f"{k} {v:.3f}" for k, v in r["epe_px"].items())
@@ -160,11 +182,18 @@ def report(results: dict, a: argparse.Namespace, load: tuple) -> str:
                   "| output | " + " | ".join(f"E_warp, {k} flow | ratio, {k} flow" for k in r["scores"]) + " |",
                   "|---|" + "---|---|" * len(r["scores"])]
         s = r["scores"]
-        lines.append("| source | " + " | ".join(f"{s[k]['source']:.6f} | 1.00" for k in s) + " |")
-        for out in ("per-frame", "temporal", "ideal"):
+        d = r.get("style_strength", {})
+
+        def d_style(out: str) -> str:
+            return f" {d[out]['style']:.3f} |" if out in d else " - |"
+
+        lines[-2] += " d_style |"
+        lines[-1] += "---|"
+        lines.append("| source | " + " | ".join(f"{s[k]['source']:.6f} | 1.00" for k in s) + " |" + d_style("source"))
+        for out in OUTPUTS:
             lines.append(f"| {out} | " + " | ".join(f"{s[k][out]['e_warp']:.6f} | {s[k][out]['ratio']:.2f}"
-                                                    for k in s) + " |")
-        e = {flow: {k: s[flow][k]["e_warp"] for k in ("per-frame", "temporal", "ideal")} for flow in s}
+                                                    for k in s) + " |" + d_style(out))
+        e = {flow: {k: s[flow][k]["e_warp"] for k in OUTPUTS} for flow in s}
         t = e["true"]
         removed = (t["per-frame"] - t["temporal"]) / (t["per-frame"] - t["ideal"])
         lines += ["", f"With the true flow, the temporal stage removes {removed:.0%} of per-frame's E_warp in excess "
@@ -183,6 +212,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--frames", type=int, default=16)
     p.add_argument("--style", default="starry")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--noise", type=float, default=0.0, metavar="SIGMA",
+                   help="Gaussian noise per frame, 0-255 units (default: 0, noiseless)")
+    p.add_argument("--quality-frames", type=int, default=4, help="frames for the style distance (0: skip)")
     p.add_argument("--out", default=str(OUT))
     p.add_argument("--report-only", action="store_true", help="rewrite OUT.md from OUT.json")
     a = p.parse_args(argv)
