@@ -172,7 +172,8 @@ def report(results: dict, a: argparse.Namespace, load: tuple) -> str:
         "the flow between frames is then known exactly. `ideal` = the original frame stylized once and moved "
         "by the same motion: flicker-free with the per-frame texture. `temporal` = the temporal stage's defaults; "
         "`lock` = the stride-grid lock alone. d_style: benchmarks/quality.py's style distance on "
-        f"{a.quality_frames} frames (lower = stronger style). Ratio = E_warp / the source frames' E_warp under the same flow.", "",
+        f"{a.quality_frames} frames (lower = stronger style). "
+        "Ratio = E_warp / the source frames' E_warp under the same flow.", "",
     ]
     for clip, r in results.items():
         acc = ", ".join(f"{k} {v:.3f}" for k, v in r["epe_px"].items())
