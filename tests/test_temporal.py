@@ -338,6 +338,27 @@ def test_the_metric_flow_is_the_most_accurate_on_known_motion(bunny, monkeypatch
     assert error["fine DIS"] < 0.25 and error["fine DIS"] < 0.5 * min(error["farneback"], stage)
 
 
+def test_stroke_consistency_tells_moved_strokes_from_redrawn_ones(bunny, monkeypatch):
+    """benchmarks/stroke_consistency.py: a stylized picture moved by the camera keeps its strokes (near 1);
+    the network run on each moved frame redraws them (starry: far lower, 0.22 at full size)."""
+    import pathlib
+
+    monkeypatch.syspath_prepend(str(pathlib.Path(__file__).resolve().parents[1] / "benchmarks"))
+    import flow_truth
+    import stroke_consistency
+
+    original = clip(bunny, 1, size=(320, 180))[0]
+    frames, _ = flow_truth.sequence(original, 3)
+    h, w = frames[0].shape[:2]
+    stylizer = Stylizer("starry", threads=2)
+    whole = stylizer.stylize(original)
+    moved = [cv2.warpAffine(whole, flow_truth.camera(t, (w, h), (320, 180))[:2], (w, h), flags=cv2.INTER_CUBIC)
+             for t in range(3)]
+    kept = stroke_consistency.consistency(frames, moved)
+    redrawn = stroke_consistency.consistency(frames, [stylizer.stylize(f) for f in frames])
+    assert min(kept) > 0.9 and max(redrawn) < 0.5, (kept, redrawn)
+
+
 def test_lock_follows_a_pan_and_steadies_the_strokes(eval_photos):
     """A photo panned by a known 1.3 x 0.7 px per frame: the lock's phase tracks the pan modulo the
     network's stride, and the strokes move with the picture more closely than unlocked ones do."""
