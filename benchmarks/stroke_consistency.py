@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from rtstyle.flow import consistent, fine_dis, warp  # noqa: E402
 from rtstyle.stylizer import Stylizer  # noqa: E402
-from flow_truth import camera, sequence  # noqa: E402  (this folder is on sys.path)
+from flow_truth import sequence  # noqa: E402  (this folder is on sys.path)
 from temporal import VIDEOS, read_frames  # noqa: E402
 
 DETAIL_SIGMA = 2.0  # px: finer than this is stroke texture, coarser is colour and shape
@@ -71,10 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     clip = read_frames(VIDEOS / a.clip, a.frames)
     first = clip[0]
     moved, _ = sequence(first, a.frames)
-    h, w = moved[0].shape[:2]
-    whole = stylizer.stylize(first)
-    ideal = [cv2.warpAffine(whole, camera(t, (w, h), first.shape[1::-1])[:2], (w, h), flags=cv2.INTER_CUBIC)
-             for t in range(a.frames)]
+    ideal, _ = sequence(stylizer.stylize(first), a.frames)
     rows = {
         f"clip ({a.clip}, {a.frames} frames)": consistency(clip, [stylizer.stylize(f) for f in clip]),
         "camera move (its first frame, known motion)": consistency(moved, [stylizer.stylize(f) for f in moved]),
