@@ -81,6 +81,8 @@ def variants(**kw) -> dict[str, TemporalConfig | None]:
         if extra not in DEFAULT_MECHANISMS:
             out[f"all+{extra}"] = TemporalConfig.only((*DEFAULT_MECHANISMS, extra), **kw)
     out["stabilize+lock"] = TemporalConfig.only(("stabilize", "lock"), **kw)
+    # The strongest style: everything but the stabiliser's running average.
+    out["all-stabilize"] = TemporalConfig.only([m for m in DEFAULT_MECHANISMS if m != "stabilize"], **kw)
     return out
 
 
@@ -195,8 +197,8 @@ def style_strength(frames: list[np.ndarray], outputs: dict[str, list[np.ndarray]
 
 
 def strip(frames: list[np.ndarray], outputs: dict[str, list[np.ndarray]], start: int, count: int = 4) -> np.ndarray:
-    """Rows: source, per-frame, all (and all+contrast); columns: ``count`` consecutive frames, then a 2x zoom of the centre of the last."""
-    rows = {"source": frames, **{k: outputs[k] for k in ("per-frame", "all", "all+contrast") if k in outputs}}
+    """Rows: source, per-frame, all (and all-stabilize); columns: ``count`` consecutive frames, then a 2x zoom of the centre of the last."""
+    rows = {"source": frames, **{k: outputs[k] for k in ("per-frame", "all", "all-stabilize") if k in outputs}}
     h, w = frames[0].shape[:2]
     scale = min(1.0, 320 / w)
     cw, ch = round(w * scale), round(h * scale)

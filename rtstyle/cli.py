@@ -44,7 +44,7 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
                         "extended|layout|all, memory_pattern=on|off, cpu_arena=on|off, parallel_execution=on|off")
 
 
-def add_temporal_args(p: argparse.ArgumentParser, default: bool = True) -> None:
+def add_temporal_args(p: argparse.ArgumentParser, default: bool = True, flow_scale: float = 1.0) -> None:
     """Video and camera streams: reuse work and smooth across frames (rtstyle.temporal)."""
     from .temporal import DEFAULT_MECHANISMS, MECHANISMS
 
@@ -55,6 +55,9 @@ def add_temporal_args(p: argparse.ArgumentParser, default: bool = True) -> None:
                    help="run the full network at least every N frames (default: 6)")
     p.add_argument("--temporal-mechanisms", default=",".join(DEFAULT_MECHANISMS), metavar="LIST",
                    help=f"which of {','.join(MECHANISMS)} to use (default: {','.join(DEFAULT_MECHANISMS)})")
+    p.add_argument("--flow-scale", type=float, default=flow_scale, metavar="S",
+                   help=f"compute optical flow on frames scaled by S: smaller is faster, larger follows the "
+                        f"strokes more closely (default: {flow_scale})")
 
 
 def temporal_config(a: argparse.Namespace):
@@ -63,7 +66,9 @@ def temporal_config(a: argparse.Namespace):
         return None
     from .temporal import TemporalConfig
 
-    extra = {} if a.keyframe_interval is None else {"keyframe_interval": a.keyframe_interval}
+    extra = {"flow_scale": a.flow_scale}
+    if a.keyframe_interval is not None:
+        extra["keyframe_interval"] = a.keyframe_interval
     return TemporalConfig.only([m.strip() for m in a.temporal_mechanisms.split(",") if m.strip()], **extra)
 
 

@@ -91,15 +91,17 @@ def shift(image: np.ndarray, dx: float, dy: float) -> np.ndarray:
     return cv2.warpAffine(image, m, (w, h), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT_101)
 
 
-def consistent(forward: np.ndarray, backward: np.ndarray) -> np.ndarray:
+def consistent(forward: np.ndarray, backward: np.ndarray, slack: float = 0.5) -> np.ndarray:
     """Forward-backward check (Sundaram et al. 2010, as in Ruder et al. 2016 and Lai et al. 2018).
 
     ``forward`` = flow(a, b), ``backward`` = flow(b, a). True where a pixel of ``a`` goes to ``b``
-    and back to itself: not occluded, not at a motion boundary the flow got wrong, not outside ``b``."""
+    and back to itself: not occluded, not at a motion boundary the flow got wrong, not outside ``b``.
+    ``slack``: the squared round-trip error allowed beyond 1% of the motion, in these flows' pixels
+    squared (Sundaram et al.'s 0.5)."""
     back = warp(backward, forward)
     total = forward + back
     lhs = (total**2).sum(2)
-    rhs = 0.01 * ((forward**2).sum(2) + (back**2).sum(2)) + 0.5
+    rhs = 0.01 * ((forward**2).sum(2) + (back**2).sum(2)) + slack
     mx, my = _maps(forward)
     h, w = forward.shape[:2]
     inside = (mx >= 0) & (mx <= w - 1) & (my >= 0) & (my <= h - 1)  # content entering the frame has no match

@@ -11,11 +11,16 @@ a. ``reuse``: the network's trunk (1/4 resolution, most of the FLOPs) runs on
 b. ``carry_norms``: instance-norm statistics are an EMA over frames instead of
    being recomputed from each frame alone (rtstyle.models.split); reset on cuts.
 a'. ``propagate`` (with ``reuse``): the head too is skipped where it can be.
-   On non-key frames the key frame's output is warped by flow; only the holes
+   On non-key frames the key frame's output is warped to this frame; only the holes
    (pixels the forward-backward check rejects: disocclusions, content entering
    the frame) get the head, run on crops of the warped features around them.
    The crops are normalised with the key frame's head statistics (the carried
    statistics of b, frozen), so they match the full frame's colours.
+a''. ``fade`` (with ``propagate``): a key frame's picture does not replace the
+   carried one at once: the previous picture, carried along by flow like the key,
+   fades out over the key interval. Without it every key frame is a jump: new
+   strokes everywhere. Unlike c, two pictures are mixed at most, each warped once
+   from where it was painted, so the strokes keep their strength.
 c. ``stabilize``: the output is blended with the previous output warped by
    flow, only where a forward-backward check says the pixel is visible in both
    frames (Ruder et al. 2016), so moving and disoccluded regions do not ghost.
@@ -30,6 +35,11 @@ d. ``lock``: the network's strokes are aliased to its stride grid: shifted by
    modulo ``lock_period`` (a multiple of every network's stride); the output is
    moved back. Key frames and frames the full network paints are locked; reused
    features are warped from the key frame's locked grid.
+
+Flow: two DIS flows per frame, to and from the previous frame. A key frame is
+reached by composing those steps (``Carried``), not by a flow over many frames: a
+long-range flow estimated afresh on each frame is off by a different fraction of a
+pixel each time, which makes warped strokes jitter; composed steps move together.
 
 a and b need the trunk/head graphs (NAME.trunk.onnx, NAME.head.onnx beside
 NAME.onnx, written by export/split_export.py); c works with any model.
@@ -48,9 +58,9 @@ import numpy as np
 from .engines import Engine, EngineOptions, create_engine
 from .contrast import restore_contrast
 from .flow import PRESETS, DisFlow, consistent, gray, resize_flow, shift, warp
-MECHANISMS = ("reuse", "propagate", "norms", "stabilize", "lock", "contrast")
+MECHANISMS = ("reuse", "propagate", "fade", "norms", "stabilize", "lock", "contrast")
 # "contrast" (stabilize, keeping the strokes' local contrast) is opt-in: it flickers twice as much.
-DEFAULT_MECHANISMS = ("reuse", "propagate", "norms", "stabilize")
+DEFAULT_MECHANISMS = ("reuse", "propagate", "fade", "norms", "stabilize")
 # The half graphs' extra I/O (rtstyle.models.split): carried instance-norm statistics.
 STATS_PREV, MOMENTUM, STATS = "stats_prev", "momentum", "stats"
 # Propagation runs the head on TILE x TILE feature tiles, each with MARGIN more on every side.
@@ -67,6 +77,7 @@ class TemporalConfig:
     rekey_error: float = 0.05  # fraction of pixels the flow from the key frame cannot explain: take a key frame
     propagate: bool = True  # a': warp the key frame's output, run the head only on the holes
     max_holes: float = 0.5  # fraction of the frame in hole crops above which the whole head runs
+    fade: bool = True  # a'': the previous picture fades out over a key interval instead of jumping
     carry_norms: bool = True  # b: EMA of instance-norm statistics
     norm_momentum: float = 0.5  # weight of the previous statistics
     stabilize: bool = True  # c: blend with the flow-warped previous output
@@ -79,7 +90,14 @@ class TemporalConfig:
     # keep ~3% of the unlocked frame-to-frame error with either network (FastNet at a period of 4: 7%).
     lock_period: int = 8
     match_error: float = 0.05  # source frames differing more than this after warping are not blended
-    flow_scale: float = 0.5  # flow is computed on frames downscaled by this
+    # Flow on the full-size frame: the pictures are carried along it, and every tenth of a pixel it
+    # is off shows as texture swimming (bunny: a carried picture scores E_warp 8x the source's at
+    # full size, 18x at half). Two flows per frame (~14 ms each at 640x360) are cheap next to the
+    # network; live cameras with small networks use 0.5 (rtstyle webcam --flow-scale).
+    flow_scale: float = 1.0
+    # Occlusion check: the squared round-trip error allowed, in frame pixels squared (at half size this is
+    # Sundaram et al.'s 0.5 flow pixels squared; at full size a 0.5 would call most texture occluded).
+    slack: float = 2.0
     # DIS medium, not fast: 2-3x closer to the true motion, which halves E_warp (bunny, fine-DIS metric:
     # ratio 13.3 -> 7.6) for ~6 ms more per flow at half of 640x360, within the speed-up (benchmarks/temporal.py).
     flow_preset: str = "medium"
@@ -92,7 +110,7 @@ class TemporalConfig:
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ValueError(f"{name} must be in [0, 1)")
         if not 0.0 < self.flow_scale <= 1.0:
-            raise ValueError("flow_scale must be in (0, 1]")
+            raise ValueError("--flow-scale must be in (0, 1]")
         if self.flow_preset not in PRESETS:
             raise ValueError(f"unknown flow_preset {self.flow_preset!r}; choose from {', '.join(PRESETS)}")
         if self.lock_period < 1:
@@ -108,13 +126,18 @@ class TemporalConfig:
     def propagating(self) -> bool:
         return self.reuse and self.propagate
 
+    @property
+    def fading(self) -> bool:
+        return self.propagating and self.fade
+
     @classmethod
     def only(cls, mechanisms: tuple[str, ...] | list[str], **kw) -> TemporalConfig:
         """The config with exactly ``mechanisms`` (names from MECHANISMS) switched on."""
         unknown = set(mechanisms) - set(MECHANISMS)
         if unknown:
             raise ValueError(f"unknown temporal mechanism {sorted(unknown)[0]!r}; choose from {', '.join(MECHANISMS)}")
-        return cls(reuse="reuse" in mechanisms or "propagate" in mechanisms, propagate="propagate" in mechanisms,
+        propagate = "propagate" in mechanisms or "fade" in mechanisms
+        return cls(reuse="reuse" in mechanisms or propagate, propagate=propagate, fade="fade" in mechanisms,
                    carry_norms="norms" in mechanisms, stabilize="stabilize" in mechanisms or "contrast" in mechanisms,
                    keep_contrast="contrast" in mechanisms, lock="lock" in mechanisms, **kw)
 
@@ -148,6 +171,35 @@ class Half:
         return out[self.engine.outputs[0]]
 
 
+class Carried:
+    """A picture painted on an earlier frame, carried to the current one along the flow.
+
+    Where every step back to that frame passed the occlusion check, the picture is warped
+    once, from where it was painted, along the composed steps: no blur accumulates with the
+    frames. Where a step failed since (flow noise, something passing in front), it is the
+    previous frame's picture moved by one step; where even that has no source, the caller
+    fills in new content."""
+
+    def __init__(self, image: np.ndarray, flow_shape: tuple[int, int]):
+        self.image = image  # HxWx3 float in [0, 1], as painted
+        self.picture = image  # as shown on the last frame carried() was called for
+        self.flow = np.zeros((*flow_shape, 2), np.float32)  # current frame -> that frame, at flow resolution
+        self.valid = np.ones(flow_shape, np.float32)  # 1 where every step back passed the occlusion check
+
+    def follow(self, step: np.ndarray, step_valid: np.ndarray) -> None:
+        """Move on by one frame; ``step`` = flow(current, previous), ``step_valid`` its occlusion mask."""
+        self.flow = step + warp(self.flow, step)
+        self.valid = warp(self.valid, step) * step_valid
+
+    def carried(self, step: np.ndarray) -> np.ndarray:
+        """The picture on the current frame's grid; ``step``: this frame's step at full size."""
+        h, w = self.image.shape[:2]
+        valid = cv2.resize(self.valid, (w, h), interpolation=cv2.INTER_LINEAR)[..., None]
+        direct = warp(self.image, resize_flow(self.flow, (w, h)), sharp=True)
+        self.picture = direct + (1.0 - valid) * (warp(self.picture, step, sharp=True) - direct)
+        return self.picture
+
+
 class TemporalStage:
     """Stylizes the frames of one stream in order; call ``reset()`` when the stream jumps."""
 
@@ -172,7 +224,12 @@ class TemporalStage:
     def reset(self) -> None:
         self.shape: tuple[int, ...] | None = None
         self.prev_gray = self.prev_thumb = self.prev_out = None
-        self.key_gray = self.key_features = self.key_out = None
+        self.key: Carried | None = None  # the key frame's output, with its gray frame and trunk features
+        self.key_gray = self.key_features = None
+        self.fading: Carried | None = None  # the picture before the key frame, fading out
+        self.shown: np.ndarray | None = None  # the previous frame's picture (HxWx3) before stabilisation
+        self.step: tuple[np.ndarray, np.ndarray] | None = None  # this frame's flow to the previous one, its mask
+        self.step_full: np.ndarray | None = None  # the flow at full size
         self.since_key = 0
         self.motion = np.zeros(2)  # (dx, dy) the scene has moved since the stream's first frame, in pixels
         self.phase = self.key_phase = np.zeros(2)  # how far this / the key frame is moved to lock it
@@ -195,17 +252,28 @@ class TemporalStage:
             self.shape = frame.shape
         self.prev_thumb = thumb
         self.flows.clear()
-        if cfg.lock and self.prev_gray is not None:
+        step = step_valid = self.step = self.step_full = None
+        if self.prev_gray is not None and (cfg.reuse or cfg.stabilize or cfg.lock):
+            step = self.flow(g, self.prev_gray)
+            step_valid = (consistent(step, self.flow(self.prev_gray, g), cfg.slack * cfg.flow_scale**2)
+                          & self._matches(g, self.prev_gray, step)).astype(np.float32)
+            self.step = step, step_valid
+            self.step_full = resize_flow(step, (w, h))
+            for carried in (self.key, self.fading):
+                if carried is not None:
+                    carried.follow(step, step_valid)
+        if cfg.lock and step is not None:
             # The median ignores what moves on its own (a character walking): this is the camera.
-            step = -np.median(self.flow(g, self.prev_gray).reshape(-1, 2), axis=0)
-            self.motion = self.motion + step * (w / g.shape[1], h / g.shape[0])
+            self.motion = self.motion - np.median(step.reshape(-1, 2), axis=0) * (w / g.shape[1], h / g.shape[0])
             self.phase = -self.motion % cfg.lock_period
         timings = {"flow": time.perf_counter() - t0}
 
         out = self._network(batch, g, h, w, timings)
 
+        if cfg.fading:
+            out = self._fade(out, h, w, timings)
         if cfg.stabilize:
-            out = self._stabilize(out, g, timings)
+            out = self._stabilize(out, step, step_valid, timings)
         self.prev_gray = g
         self.frames += 1
         return out, timings
@@ -219,36 +287,35 @@ class TemporalStage:
             self.keyframes += 1
             return self._locked(lambda x: self.head(self.trunk(x, momentum), momentum), batch, h, w)
         features = None
-        if self.key_features is not None and self.since_key < cfg.keyframe_interval:
+        if self.key is not None and self.since_key < cfg.keyframe_interval:
             t = time.perf_counter()
-            to_key = self.flow(g, self.key_gray)
-            matched = self._matches(g, self.key_gray, to_key)
+            matched = self._matches(g, self.key_gray, self.key.flow)
+            timings["flow"] += time.perf_counter() - t
             # Motion the flow cannot follow (a fast limb, a zoom) would smear: only the trunk can redo it.
             if 1.0 - matched.mean() <= cfg.rekey_error:
-                valid = consistent(to_key, self.flow(self.key_gray, g)) & matched if cfg.propagating else None
-                timings["flow"] += time.perf_counter() - t
                 fh, fw = self.key_features.shape[:2]
                 # The key features are on the key frame's locked grid, moved by key_phase.
-                to_locked_key = resize_flow(to_key, (fw, fh)) + (self.key_phase * (fw / w, fh / h)).astype(np.float32)
+                to_locked_key = resize_flow(self.key.flow, (fw, fh)) + (self.key_phase * (fw / w, fh / h)).astype(
+                    np.float32)
                 features = warp(self.key_features, to_locked_key)
-                out = self._propagate(features, to_key, valid, h, w) if valid is not None else None
-                if out is not None:
-                    self.since_key += 1
-                    return out
-                features = np.ascontiguousarray(features.transpose(2, 0, 1)[None])
-            else:
-                timings["flow"] += time.perf_counter() - t
-        if features is None:
-            features = self.trunk(self._moved(batch, self.phase), momentum)
-            self.key_features = np.ascontiguousarray(features[0].transpose(1, 2, 0))
-            self.key_gray, self.key_phase, self.since_key = g, self.phase, 0
-            self.keyframes += 1
-            self.since_key += 1
-            out = self._moved(self.head(features, momentum)[..., :h, :w], -self.phase)
-            self.key_out = np.ascontiguousarray(out[0].transpose(1, 2, 0))
-            return out
-        self.since_key += 1
-        return self.head(features, momentum)[..., :h, :w]
+                self.since_key += 1
+                if cfg.propagating:
+                    # Where this frame no longer looks like the key frame, the key's picture is not taken:
+                    # the previous frame's picture moved by one step is (new strokes each frame would flicker).
+                    self.key.valid *= matched
+                    return self._propagate(features, self.step[1] < 0.5, momentum, h, w)
+                return self.head(np.ascontiguousarray(features.transpose(2, 0, 1)[None]), momentum)[..., :h, :w]
+        features = self.trunk(self._moved(batch, self.phase), momentum)
+        out = self._moved(self.head(features, momentum)[..., :h, :w], -self.phase)
+        if cfg.fading and self.shown is not None and self.step is not None:
+            # The picture shown on the previous frame, carried to this one: it fades out from here.
+            self.fading = Carried(self.shown, g.shape)
+            self.fading.follow(*self.step)
+        self.key = Carried(np.ascontiguousarray(out[0].transpose(1, 2, 0)), g.shape)
+        self.key_features = np.ascontiguousarray(features[0].transpose(1, 2, 0))
+        self.key_gray, self.key_phase, self.since_key = g, self.phase, 1
+        self.keyframes += 1
+        return out
 
     @staticmethod
     def _moved(batch: np.ndarray, by: np.ndarray) -> np.ndarray:
@@ -262,24 +329,26 @@ class TemporalStage:
         """``network`` run on the frame moved onto the locked grid, its output moved back."""
         return self._moved(network(self._moved(batch, self.phase))[..., :h, :w], -self.phase)
 
-    def _propagate(self, features: np.ndarray, to_key: np.ndarray, valid: np.ndarray, h: int, w: int
-                   ) -> np.ndarray | None:
-        """The key frame's output warped to this frame, with the head run on crops around the holes.
+    def _propagate(self, features: np.ndarray, holes: np.ndarray, momentum: float, h: int, w: int) -> np.ndarray:
+        """The key frame's picture carried to this frame, with new content from the head in the holes.
 
-        ``features``: the key features warped to this frame (HxWxC). None when the holes
-        cover too much of the frame for crops to pay off: the caller then runs the whole head."""
+        ``features``: the key features warped to this frame (HxWxC); ``holes``: where the picture
+        has no source (flow resolution). The head runs on crops around them, or on the whole
+        frame when the crops would cover most of it."""
         fh, fw = features.shape[:2]
-        # Specks of a pixel or two are flow noise, not disocclusions: the warped output is right there.
-        invalid = cv2.morphologyEx((~valid).astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
-        holes = cv2.resize(invalid.astype(np.float32), (fw, fh), interpolation=cv2.INTER_AREA) > 0.01
+        image = self.key.carried(self.step_full)
+        # Specks of a few pixels are flow noise, not disocclusions: the carried picture is right there.
+        k = max(3, 2 * round(3 * self.config.flow_scale) - 1)  # 3 flow pixels at half size, 5 at full size
+        invalid = cv2.morphologyEx(holes.astype(np.uint8), cv2.MORPH_OPEN, np.ones((k, k), np.uint8))
+        if not invalid.any():
+            return np.ascontiguousarray(image.transpose(2, 0, 1)[None])
         tile, size = TILE, TILE + 2 * MARGIN
-        if min(fh, fw) < size:
-            return None
-        tiles = hole_tiles(holes, tile, MARGIN)
-        if len(tiles) * size * size > self.config.max_holes * fw * fh:
-            return None
-        image = warp(self.key_out, resize_flow(to_key, (w, h)), sharp=True)
-        if tiles:
+        tiles = hole_tiles(cv2.resize(invalid.astype(np.float32), (fw, fh), interpolation=cv2.INTER_AREA) > 0.01,
+                           tile, MARGIN) if min(fh, fw) >= size else None
+        if tiles is None or len(tiles) * size * size > self.config.max_holes * fw * fh:
+            fresh = self.head(np.ascontiguousarray(features.transpose(2, 0, 1)[None]), momentum)[0, :, :h, :w]
+            fresh = fresh.transpose(1, 2, 0)
+        else:
             fresh = image.copy()
             crops = np.stack([features[cy: cy + size, cx: cx + size] for _, _, cy, cx in tiles]).transpose(0, 3, 1, 2)
             outs = self.head.frozen(np.ascontiguousarray(crops)).transpose(0, 2, 3, 1)
@@ -287,15 +356,16 @@ class TemporalStage:
                 y0, x0 = 4 * ty, 4 * tx
                 y1, x1 = min(h, 4 * (ty + tile)), min(w, 4 * (tx + tile))
                 fresh[y0:y1, x0:x1] = out[y0 - 4 * cy: y1 - 4 * cy, x0 - 4 * cx: x1 - 4 * cx]
-            # Fresh pixels exactly where the warp has no source, with a soft edge against the warped ones.
-            mask = cv2.GaussianBlur(cv2.resize(invalid.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR),
-                                    (5, 5), 0)
-            image += mask[..., None] * (fresh - image)
+        # New pixels exactly where the picture has no source, with a soft edge against the carried ones.
+        mask = cv2.GaussianBlur(cv2.resize(invalid.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR),
+                                (5, 5), 0)
+        image += mask[..., None] * (fresh - image)
+        self.key.picture = image
         return np.ascontiguousarray(image.transpose(2, 0, 1)[None])
 
     def flow(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        """DIS flow ``a`` -> ``b``, computed once per frame: when the key frame is the previous
-        frame, feature reuse and stabilisation ask for the same pairs."""
+        """DIS flow ``a`` -> ``b``, computed once per frame: the lock, the carried pictures and
+        stabilisation all ask for the same pair."""
         pair = (id(a), id(b))  # the stream's own gray frames, alive for the whole call
         if pair not in self.flows:
             self.flows[pair] = self.dis(a, b)
@@ -306,16 +376,32 @@ class TemporalStage:
         (lighting, motion the flow missed), their stylized pictures will not either: no reuse, no ghost."""
         return np.abs(g.astype(np.float32) - warp(other, to_other)) <= self.config.match_error * 255
 
-    def _stabilize(self, out: np.ndarray, g: np.ndarray, timings: dict[str, float]) -> np.ndarray:
+    def _fade(self, out: np.ndarray, h: int, w: int, timings: dict[str, float]) -> np.ndarray:
         t = time.perf_counter()
         image = np.ascontiguousarray(out[0].transpose(1, 2, 0))
-        if self.prev_out is not None:
-            to_prev, from_prev = self.flow(g, self.prev_gray), self.flow(self.prev_gray, g)
-            valid = (consistent(to_prev, from_prev) & self._matches(g, self.prev_gray, to_prev)).astype(np.float32)
+        if self.fading is not None:
+            # Linear in time: a step of 1/K of the difference per frame, where a jump would be all of it.
+            weight = max(0.0, 1.0 - self.since_key / self.config.keyframe_interval)
+            previous = self.fading.carried(self.step_full)
+            # Where the previous frame has no source for a pixel, the new picture alone.
+            reach = cv2.GaussianBlur(cv2.resize(self.step[1], (w, h), interpolation=cv2.INTER_LINEAR), (5, 5), 0)
+            image = image + (weight * reach)[..., None] * (previous - image)
+            if weight == 0.0:
+                self.fading = None
+            out = np.ascontiguousarray(image.transpose(2, 0, 1)[None])
+        self.shown = image
+        timings["fade"] = time.perf_counter() - t
+        return out
+
+    def _stabilize(self, out: np.ndarray, step: np.ndarray | None, step_valid: np.ndarray | None,
+                   timings: dict[str, float]) -> np.ndarray:
+        t = time.perf_counter()
+        image = np.ascontiguousarray(out[0].transpose(1, 2, 0))
+        if self.prev_out is not None and step is not None:
             h, w = image.shape[:2]
             # A slightly blurred mask: no visible seam where blending starts.
-            mask = cv2.GaussianBlur(cv2.resize(valid, (w, h), interpolation=cv2.INTER_LINEAR), (5, 5), 0)
-            previous = warp(self.prev_out, resize_flow(to_prev, (w, h)), sharp=True)
+            mask = cv2.GaussianBlur(cv2.resize(step_valid, (w, h), interpolation=cv2.INTER_LINEAR), (5, 5), 0)
+            previous = warp(self.prev_out, resize_flow(step, (w, h)), sharp=True)
             weight = (self.config.blend * mask)[..., None]
             fresh, image = image, image + weight * (previous - image)
             self.prev_out = image

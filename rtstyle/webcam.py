@@ -342,7 +342,8 @@ def add_webcam_parser(sub: argparse._SubParsersAction, add_model_args: Callable,
     add_model_args(s)
     # Off by default here: measured live (README), a stream that drops frames leaves the flow
     # little to explain, nearly every frame is a key frame, and the stage only adds latency.
-    add_temporal_args(s, default=False)
+    # Live: the small networks leave a frame ~33 ms, too little for two full-size flows.
+    add_temporal_args(s, default=False, flow_scale=0.5)
     add_workers_arg(s)
     s.add_argument("--no-window", action="store_true", help="headless: no window (use --output or --virtual-cam)")
     s.add_argument("--output", type=Path, help="record the stylized stream from the start (H.264, e.g. out.mp4)")
