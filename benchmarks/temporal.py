@@ -10,9 +10,10 @@
 
 For each clip (first --frames frames, or :FRAMES after its name, at the clip's
 own resolution) and each variant -- per-frame (no temporal stage), each
-mechanism alone (reuse, propagate, norms, stabilize, lock), all together, all
+mechanism alone (reuse, propagate, fade, norms, stabilize, lock), all together, all
 together with the stabiliser's contrast restored (all+contrast) or with the stride
-lock (all+lock), and stabilize+lock -- it measures:
+lock (all+lock), stabilize+lock, and all but the stabiliser (all-stabilize: the
+strongest style) -- it measures:
 
 * fps of ``Stylizer.stylize_timed`` alone (decode and encode excluded: they are
   the same for every variant), after one warm-up frame, and seconds per stage.

@@ -1,11 +1,11 @@
 """Temporal stage: per-stream state that makes video stylization faster and stable.
 
-Frame-by-frame stylization flickers and repeats work. Three mechanisms, each
+Frame-by-frame stylization flickers and repeats work. The mechanisms, each
 switchable in TemporalConfig and measured by benchmarks/temporal.py:
 
 a. ``reuse``: the network's trunk (1/4 resolution, most of the FLOPs) runs on
    key frames only; on the others its cached output is warped by optical flow
-   (DIS on small grayscale frames) and only the head runs. A new key frame is
+   (below) and only the head runs. A new key frame is
    taken every ``keyframe_interval`` frames, on a scene cut, or when the flow
    no longer explains the picture (``rekey_error``).
 b. ``carry_norms``: instance-norm statistics are an EMA over frames instead of
@@ -98,8 +98,8 @@ class TemporalConfig:
     # Occlusion check: the squared round-trip error allowed, in frame pixels squared (at half size this is
     # Sundaram et al.'s 0.5 flow pixels squared; at full size a 0.5 would call most texture occluded).
     slack: float = 2.0
-    # DIS medium, not fast: 2-3x closer to the true motion, which halves E_warp (bunny, fine-DIS metric:
-    # ratio 13.3 -> 7.6) for ~6 ms more per flow at half of 640x360, within the speed-up (benchmarks/temporal.py).
+    # DIS medium, not fast: 2-3x closer to the true motion (benchmarks/flow_truth.py), which halved E_warp
+    # (bunny, fine-DIS metric, half-size flow: ratio 13.3 -> 7.6) for a few ms more per flow.
     flow_preset: str = "medium"
     cut_threshold: float = 0.15  # mean |gray difference| in [0, 1] of thumbnails: a scene cut
 
@@ -171,6 +171,16 @@ class Half:
         return out[self.engine.outputs[0]]
 
 
+@dataclass(frozen=True)
+class Step:
+    """A frame's motion from the previous frame of the stream."""
+
+    flow: np.ndarray  # flow(current, previous), HxWx2 at flow resolution
+    full: np.ndarray  # the same at the frame's size
+    valid: np.ndarray  # float 0/1: the forward-backward check passes and ``matched``
+    matched: np.ndarray  # bool: the previous frame moved by the flow looks like this one here
+
+
 class Carried:
     """A picture painted on an earlier frame, carried to the current one along the flow.
 
@@ -224,12 +234,11 @@ class TemporalStage:
     def reset(self) -> None:
         self.shape: tuple[int, ...] | None = None
         self.prev_gray = self.prev_thumb = self.prev_out = None
-        self.key: Carried | None = None  # the key frame's output, with its gray frame and trunk features
-        self.key_gray = self.key_features = None
+        self.key: Carried | None = None  # the key frame's picture, carried to the current frame
+        self.key_gray = self.key_features = None  # its grayscale frame and trunk output (HxWxC)
         self.fading: Carried | None = None  # the picture before the key frame, fading out
         self.shown: np.ndarray | None = None  # the previous frame's picture (HxWx3) before stabilisation
-        self.step: tuple[np.ndarray, np.ndarray] | None = None  # this frame's flow to the previous one, its mask
-        self.step_full: np.ndarray | None = None  # the flow at full size
+        self.step: Step | None = None  # this frame's motion from the previous one
         self.since_key = 0
         self.motion = np.zeros(2)  # (dx, dy) the scene has moved since the stream's first frame, in pixels
         self.phase = self.key_phase = np.zeros(2)  # how far this / the key frame is moved to lock it
@@ -252,19 +261,19 @@ class TemporalStage:
             self.shape = frame.shape
         self.prev_thumb = thumb
         self.flows.clear()
-        step = step_valid = self.step = self.step_full = None
+        self.step = None
         if self.prev_gray is not None and (cfg.reuse or cfg.stabilize or cfg.lock):
-            step = self.flow(g, self.prev_gray)
-            step_valid = (consistent(step, self.flow(self.prev_gray, g), cfg.slack * cfg.flow_scale**2)
-                          & self._matches(g, self.prev_gray, step)).astype(np.float32)
-            self.step = step, step_valid
-            self.step_full = resize_flow(step, (w, h))
+            flow = self.flow(g, self.prev_gray)
+            matched = self._matches(g, self.prev_gray, flow)
+            valid = consistent(flow, self.flow(self.prev_gray, g), cfg.slack * cfg.flow_scale**2) & matched
+            self.step = Step(flow, resize_flow(flow, (w, h)), valid.astype(np.float32), matched)
             for carried in (self.key, self.fading):
                 if carried is not None:
-                    carried.follow(step, step_valid)
-        if cfg.lock and step is not None:
+                    carried.follow(flow, self.step.valid)
+        if cfg.lock and self.step is not None:
             # The median ignores what moves on its own (a character walking): this is the camera.
-            self.motion = self.motion - np.median(step.reshape(-1, 2), axis=0) * (w / g.shape[1], h / g.shape[0])
+            step = np.median(self.step.flow.reshape(-1, 2), axis=0)
+            self.motion = self.motion - step * (w / g.shape[1], h / g.shape[0])
             self.phase = -self.motion % cfg.lock_period
         timings = {"flow": time.perf_counter() - t0}
 
@@ -273,7 +282,7 @@ class TemporalStage:
         if cfg.fading:
             out = self._fade(out, h, w, timings)
         if cfg.stabilize:
-            out = self._stabilize(out, step, step_valid, timings)
+            out = self._stabilize(out, timings)
         self.prev_gray = g
         self.frames += 1
         return out, timings
@@ -286,7 +295,6 @@ class TemporalStage:
         if not cfg.reuse:
             self.keyframes += 1
             return self._locked(lambda x: self.head(self.trunk(x, momentum), momentum), batch, h, w)
-        features = None
         if self.key is not None and self.since_key < cfg.keyframe_interval:
             t = time.perf_counter()
             matched = self._matches(g, self.key_gray, self.key.flow)
@@ -303,14 +311,14 @@ class TemporalStage:
                     # Where this frame no longer looks like the key frame, the key's picture is not taken:
                     # the previous frame's picture moved by one step is (new strokes each frame would flicker).
                     self.key.valid *= matched
-                    return self._propagate(features, self.step[1] < 0.5, momentum, h, w)
+                    return self._propagate(features, momentum, h, w)
                 return self.head(np.ascontiguousarray(features.transpose(2, 0, 1)[None]), momentum)[..., :h, :w]
         features = self.trunk(self._moved(batch, self.phase), momentum)
         out = self._moved(self.head(features, momentum)[..., :h, :w], -self.phase)
         if cfg.fading and self.shown is not None and self.step is not None:
             # The picture shown on the previous frame, carried to this one: it fades out from here.
             self.fading = Carried(self.shown, g.shape)
-            self.fading.follow(*self.step)
+            self.fading.follow(self.step.flow, self.step.valid)
         self.key = Carried(np.ascontiguousarray(out[0].transpose(1, 2, 0)), g.shape)
         self.key_features = np.ascontiguousarray(features[0].transpose(1, 2, 0))
         self.key_gray, self.key_phase, self.since_key = g, self.phase, 1
@@ -329,17 +337,19 @@ class TemporalStage:
         """``network`` run on the frame moved onto the locked grid, its output moved back."""
         return self._moved(network(self._moved(batch, self.phase))[..., :h, :w], -self.phase)
 
-    def _propagate(self, features: np.ndarray, holes: np.ndarray, momentum: float, h: int, w: int) -> np.ndarray:
+    def _propagate(self, features: np.ndarray, momentum: float, h: int, w: int) -> np.ndarray:
         """The key frame's picture carried to this frame, with new content from the head in the holes.
 
-        ``features``: the key features warped to this frame (HxWxC); ``holes``: where the picture
-        has no source (flow resolution). The head runs on crops around them, or on the whole
-        frame when the crops would cover most of it."""
+        ``features``: the key features warped to this frame (HxWxC). The holes are where the
+        previous frame, moved by the flow, does not match this one: content that was hidden or
+        outside the frame. (Where only the forward-backward check fails, the flow is unsure but
+        the moved picture looks right: flat walls, sky.) The head runs on crops around the
+        holes, or on the whole frame when the crops would cover most of it."""
         fh, fw = features.shape[:2]
-        image = self.key.carried(self.step_full)
+        image = self.key.carried(self.step.full)
         # Specks of a few pixels are flow noise, not disocclusions: the carried picture is right there.
         k = max(3, 2 * round(3 * self.config.flow_scale) - 1)  # 3 flow pixels at half size, 5 at full size
-        invalid = cv2.morphologyEx(holes.astype(np.uint8), cv2.MORPH_OPEN, np.ones((k, k), np.uint8))
+        invalid = cv2.morphologyEx((~self.step.matched).astype(np.uint8), cv2.MORPH_OPEN, np.ones((k, k), np.uint8))
         if not invalid.any():
             return np.ascontiguousarray(image.transpose(2, 0, 1)[None])
         tile, size = TILE, TILE + 2 * MARGIN
@@ -382,9 +392,10 @@ class TemporalStage:
         if self.fading is not None:
             # Linear in time: a step of 1/K of the difference per frame, where a jump would be all of it.
             weight = max(0.0, 1.0 - self.since_key / self.config.keyframe_interval)
-            previous = self.fading.carried(self.step_full)
+            previous = self.fading.carried(self.step.full)
             # Where the previous frame has no source for a pixel, the new picture alone.
-            reach = cv2.GaussianBlur(cv2.resize(self.step[1], (w, h), interpolation=cv2.INTER_LINEAR), (5, 5), 0)
+            reach = cv2.GaussianBlur(cv2.resize(self.step.matched.astype(np.float32), (w, h),
+                                                interpolation=cv2.INTER_LINEAR), (5, 5), 0)
             image = image + (weight * reach)[..., None] * (previous - image)
             if weight == 0.0:
                 self.fading = None
@@ -393,15 +404,14 @@ class TemporalStage:
         timings["fade"] = time.perf_counter() - t
         return out
 
-    def _stabilize(self, out: np.ndarray, step: np.ndarray | None, step_valid: np.ndarray | None,
-                   timings: dict[str, float]) -> np.ndarray:
+    def _stabilize(self, out: np.ndarray, timings: dict[str, float]) -> np.ndarray:
         t = time.perf_counter()
         image = np.ascontiguousarray(out[0].transpose(1, 2, 0))
-        if self.prev_out is not None and step is not None:
+        if self.prev_out is not None and self.step is not None:
             h, w = image.shape[:2]
             # A slightly blurred mask: no visible seam where blending starts.
-            mask = cv2.GaussianBlur(cv2.resize(step_valid, (w, h), interpolation=cv2.INTER_LINEAR), (5, 5), 0)
-            previous = warp(self.prev_out, resize_flow(step, (w, h)), sharp=True)
+            mask = cv2.GaussianBlur(cv2.resize(self.step.valid, (w, h), interpolation=cv2.INTER_LINEAR), (5, 5), 0)
+            previous = warp(self.prev_out, self.step.full, sharp=True)
             weight = (self.config.blend * mask)[..., None]
             fresh, image = image, image + weight * (previous - image)
             self.prev_out = image

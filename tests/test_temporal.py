@@ -249,6 +249,17 @@ def test_video_cli_rejects_bad_temporal_flags(bunny, tmp_path, capfd, args, mess
     assert not (tmp_path / "x.mp4").exists()
 
 
+def test_flow_scale_defaults_per_command():
+    """Video carries pictures along full-size flow; a live camera, with ~33 ms a frame, uses half size."""
+    from rtstyle.cli import build_parser, temporal_config
+
+    parse = build_parser().parse_args
+    assert temporal_config(parse(["video", "a.mp4", "b.mp4"])).flow_scale == 1.0
+    assert temporal_config(parse(["video", "a.mp4", "b.mp4", "--flow-scale", "0.5"])).flow_scale == 0.5
+    assert temporal_config(parse(["webcam", "--temporal"])).flow_scale == 0.5
+    assert temporal_config(parse(["webcam"])) is None
+
+
 def test_head_on_a_crop_with_frozen_statistics_matches_the_full_head(frames, halves):
     """Why propagation can run the head on crops only: normalised with the full frame's
     statistics, a crop's inside (beyond the margin) is the full head's output."""
