@@ -49,7 +49,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from rtstyle.flow import DisFlow, consistent, gray, resize_flow, warping_error  # noqa: E402
+from rtstyle.flow import DisFlow, consistent, gray, inside, resize_flow, warping_error  # noqa: E402
 from rtstyle.stylizer import Stylizer  # noqa: E402
 from rtstyle.temporal import TemporalConfig  # noqa: E402
 from temporal import METRIC_FLOWS, VIDEOS, read_frames, style_strength  # noqa: E402  (this folder is on sys.path)
@@ -83,13 +83,6 @@ def sequence(image: np.ndarray, frames: int) -> tuple[list[np.ndarray], list[np.
         to_prev = grid @ (prev @ np.linalg.inv(cur)).T  # frame t pixel -> original -> frame t-1
         flows.append((to_prev[..., :2] - grid[..., :2]).astype(np.float32))
     return out, flows
-
-
-def inside(flow: np.ndarray) -> np.ndarray:
-    h, w = flow.shape[:2]
-    xs, ys = np.meshgrid(np.arange(w), np.arange(h))
-    x, y = xs + flow[..., 0], ys + flow[..., 1]
-    return (x >= 0) & (x <= w - 1) & (y >= 0) & (y <= h - 1)
 
 
 def epe(estimate: np.ndarray, truth: np.ndarray, valid: np.ndarray) -> float:

@@ -102,10 +102,14 @@ def consistent(forward: np.ndarray, backward: np.ndarray, slack: float = 0.5) ->
     total = forward + back
     lhs = (total**2).sum(2)
     rhs = 0.01 * ((forward**2).sum(2) + (back**2).sum(2)) + slack
-    mx, my = _maps(forward)
-    h, w = forward.shape[:2]
-    inside = (mx >= 0) & (mx <= w - 1) & (my >= 0) & (my <= h - 1)  # content entering the frame has no match
-    return (lhs <= rhs) & inside
+    return (lhs <= rhs) & inside(forward)
+
+
+def inside(flow: np.ndarray) -> np.ndarray:
+    """Where ``flow`` lands inside the frame: content entering the frame has no match."""
+    mx, my = _maps(flow)
+    h, w = flow.shape[:2]
+    return (mx >= 0) & (mx <= w - 1) & (my >= 0) & (my <= h - 1)
 
 
 def warping_error(current: np.ndarray, previous: np.ndarray, flow_to_previous: np.ndarray,

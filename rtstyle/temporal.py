@@ -57,7 +57,7 @@ import numpy as np
 
 from .engines import Engine, EngineOptions, create_engine
 from .contrast import restore_contrast
-from .flow import PRESETS, DisFlow, consistent, gray, resize_flow, shift, warp
+from .flow import PRESETS, DisFlow, consistent, gray, inside, resize_flow, shift, warp
 MECHANISMS = ("reuse", "propagate", "fade", "norms", "stabilize", "lock", "contrast")
 # "contrast" (stabilize, keeping the strokes' local contrast) is opt-in: it flickers twice as much.
 DEFAULT_MECHANISMS = ("reuse", "propagate", "fade", "norms", "stabilize")
@@ -178,7 +178,7 @@ class Step:
     flow: np.ndarray  # flow(current, previous), HxWx2 at flow resolution
     full: np.ndarray  # the same at the frame's size
     valid: np.ndarray  # float 0/1: the forward-backward check passes and ``matched``
-    matched: np.ndarray  # bool: the previous frame moved by the flow looks like this one here
+    matched: np.ndarray  # bool: the previous frame, moved by the flow, has a source here that looks like it
 
 
 class Carried:
@@ -264,7 +264,7 @@ class TemporalStage:
         self.step = None
         if self.prev_gray is not None and (cfg.reuse or cfg.stabilize or cfg.lock):
             flow = self.flow(g, self.prev_gray)
-            matched = self._matches(g, self.prev_gray, flow)
+            matched = self._matches(g, self.prev_gray, flow) & inside(flow)
             valid = consistent(flow, self.flow(self.prev_gray, g), cfg.slack * cfg.flow_scale**2) & matched
             self.step = Step(flow, resize_flow(flow, (w, h)), valid.astype(np.float32), matched)
             for carried in (self.key, self.fading):
@@ -341,8 +341,8 @@ class TemporalStage:
         """The key frame's picture carried to this frame, with new content from the head in the holes.
 
         ``features``: the key features warped to this frame (HxWxC). The holes are where the
-        previous frame, moved by the flow, does not match this one: content that was hidden or
-        outside the frame. (Where only the forward-backward check fails, the flow is unsure but
+        previous frame, moved by the flow, has no source that matches this one: content that
+        was hidden or outside the frame. (Where only the forward-backward check fails, the flow is unsure but
         the moved picture looks right: flat walls, sky.) The head runs on crops around the
         holes, or on the whole frame when the crops would cover most of it."""
         fh, fw = features.shape[:2]
