@@ -226,7 +226,6 @@ class TemporalStage:
         self.full = full
         self.trunk, self.head = (Half(split[0]), Half(split[1])) if split else (None, None)
         self.dis = DisFlow(config.flow_preset)
-        self.flows: dict[tuple[int, int], np.ndarray] = {}
         self.keyframes = 0  # trunk runs so far (key frames), for reports
         self.frames = 0
         self.reset()
@@ -260,12 +259,12 @@ class TemporalStage:
             self.reset()
             self.shape = frame.shape
         self.prev_thumb = thumb
-        self.flows.clear()
         self.step = None
         if self.prev_gray is not None and (cfg.reuse or cfg.stabilize or cfg.lock):
-            flow = self.flow(g, self.prev_gray)
+            # The only flows of the frame: the lock, the carried pictures and stabilisation all use these.
+            flow = self.dis(g, self.prev_gray)
             matched = self._matches(g, self.prev_gray, flow) & inside(flow)
-            valid = consistent(flow, self.flow(self.prev_gray, g), cfg.slack * cfg.flow_scale**2) & matched
+            valid = consistent(flow, self.dis(self.prev_gray, g), cfg.slack * cfg.flow_scale**2) & matched
             self.step = Step(flow, resize_flow(flow, (w, h)), valid.astype(np.float32), matched)
             for carried in (self.key, self.fading):
                 if carried is not None:
@@ -372,14 +371,6 @@ class TemporalStage:
         image += mask[..., None] * (fresh - image)
         self.key.picture = image
         return np.ascontiguousarray(image.transpose(2, 0, 1)[None])
-
-    def flow(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        """DIS flow ``a`` -> ``b``, computed once per frame: the lock, the carried pictures and
-        stabilisation all ask for the same pair."""
-        pair = (id(a), id(b))  # the stream's own gray frames, alive for the whole call
-        if pair not in self.flows:
-            self.flows[pair] = self.dis(a, b)
-        return self.flows[pair]
 
     def _matches(self, g: np.ndarray, other: np.ndarray, to_other: np.ndarray) -> np.ndarray:
         """Where ``other`` warped onto ``g`` matches it. Where the source frames do not match
