@@ -206,7 +206,9 @@ class Carried:
         h, w = self.image.shape[:2]
         valid = cv2.resize(self.valid, (w, h), interpolation=cv2.INTER_LINEAR)[..., None]
         direct = warp(self.image, resize_flow(self.flow, (w, h)), sharp=True)
-        self.picture = direct + (1.0 - valid) * (warp(self.picture, step, sharp=True) - direct)
+        if valid.min() < 1.0:  # the fallback's warp only where some chain broke
+            direct += (1.0 - valid) * (warp(self.picture, step, sharp=True) - direct)
+        self.picture = direct
         return self.picture
 
 
@@ -278,10 +280,13 @@ class TemporalStage:
 
         out = self._network(batch, g, h, w, timings)
 
-        if cfg.fading:
-            out = self._fade(out, h, w, timings)
-        if cfg.stabilize:
-            out = self._stabilize(out, timings)
+        if cfg.fading or cfg.stabilize:
+            image = np.ascontiguousarray(out[0].transpose(1, 2, 0))  # HxWx3 for OpenCV
+            if cfg.fading:
+                image = self._fade(image, timings)
+            if cfg.stabilize:
+                image = self._stabilize(image, timings)
+            out = np.ascontiguousarray(image.transpose(2, 0, 1)[None])
         self.prev_gray = g
         self.frames += 1
         return out, timings
@@ -341,9 +346,9 @@ class TemporalStage:
 
         ``features``: the key features warped to this frame (HxWxC). The holes are where the
         previous frame, moved by the flow, has no source that matches this one: content that
-        was hidden or outside the frame. (Where only the forward-backward check fails, the flow is unsure but
-        the moved picture looks right: flat walls, sky.) The head runs on crops around the
-        holes, or on the whole frame when the crops would cover most of it."""
+        was hidden or outside the frame. (Where only the forward-backward check fails, the
+        flow is unsure but the moved picture looks right: flat walls, sky.) The head runs on
+        crops around the holes, or on the whole frame when the crops would cover most of it."""
         fh, fw = features.shape[:2]
         image = self.key.carried(self.step.full)
         # Specks and slivers narrower than ~2 feature cells (9 frame pixels) get the carried picture, which
@@ -380,9 +385,10 @@ class TemporalStage:
         (lighting, motion the flow missed), their stylized pictures will not either: no reuse, no ghost."""
         return np.abs(g.astype(np.float32) - warp(other, to_other)) <= self.config.match_error * 255
 
-    def _fade(self, out: np.ndarray, h: int, w: int, timings: dict[str, float]) -> np.ndarray:
+    def _fade(self, image: np.ndarray, timings: dict[str, float]) -> np.ndarray:
+        """HxWx3 picture -> the same with the previous key's picture fading out of it."""
         t = time.perf_counter()
-        image = np.ascontiguousarray(out[0].transpose(1, 2, 0))
+        h, w = image.shape[:2]
         if self.fading is not None:
             # Linear in time: a step of 1/K of the difference per frame, where a jump would be all of it.
             weight = max(0.0, 1.0 - self.since_key / self.config.keyframe_interval)
@@ -393,14 +399,13 @@ class TemporalStage:
             image = image + (weight * reach)[..., None] * (previous - image)
             if weight == 0.0:
                 self.fading = None
-            out = np.ascontiguousarray(image.transpose(2, 0, 1)[None])
         self.shown = image
         timings["fade"] = time.perf_counter() - t
-        return out
+        return image
 
-    def _stabilize(self, out: np.ndarray, timings: dict[str, float]) -> np.ndarray:
+    def _stabilize(self, image: np.ndarray, timings: dict[str, float]) -> np.ndarray:
+        """HxWx3 picture -> the same blended with the previous output, moved by the flow."""
         t = time.perf_counter()
-        image = np.ascontiguousarray(out[0].transpose(1, 2, 0))
         if self.prev_out is not None and self.step is not None:
             h, w = image.shape[:2]
             # A slightly blurred mask: no visible seam where blending starts.
@@ -415,7 +420,7 @@ class TemporalStage:
         else:
             self.prev_out = image
         timings["stabilize"] = time.perf_counter() - t
-        return np.ascontiguousarray(image.transpose(2, 0, 1)[None])
+        return image
 
 
 def hole_tiles(holes: np.ndarray, tile: int, margin: int) -> list[tuple[int, int, int, int]]:
