@@ -11,9 +11,9 @@
 For each clip (first --frames frames, or :FRAMES after its name, at the clip's
 own resolution) and each variant -- per-frame (no temporal stage), each
 mechanism alone (reuse, propagate, fade, norms, stabilize, lock), all together, all
-together with the stabiliser's contrast restored (all+contrast) or with the stride
-lock (all+lock), stabilize+lock, and all but the stabiliser (all-stabilize: the
-strongest style) -- it measures:
+together with the blends' contrast kept (all+contrast) or with the stride
+lock (all+lock), stabilize+lock, and all but the stabiliser (all-stabilize, and
+all-stabilize+contrast: the strongest style) -- it measures:
 
 * fps of ``Stylizer.stylize_timed`` alone (decode and encode excluded: they are
   the same for every variant), after one warm-up frame, and seconds per stage.
@@ -28,8 +28,8 @@ strongest style) -- it measures:
   metric's errors are not flicker: on frames moved by a known motion
   (benchmarks/flow_truth.py) Farneback is off by 1.0-1.4 px, enough to make a
   perfectly stable stylization score 58-97% of per-frame's E_warp, and
-  ``fine_dis`` by 0.11-0.16 px. Neither is the stage's own flow (DIS medium at
-  half size, 0.20-0.21 px), so agreeing with that earns little;
+  ``fine_dis`` by 0.11-0.16 px. Neither is the stage's own flow (DIS medium,
+  0.17-0.20 px), so agreeing with that earns little;
 * E_warp of the source clip itself and the ratio stylized / source;
 * style strength on --quality-frames frames spread over the clip: the style and
   content distances of benchmarks/quality.py (relative Gram / relu3_3
@@ -83,7 +83,9 @@ def variants(**kw) -> dict[str, TemporalConfig | None]:
             out[f"all+{extra}"] = TemporalConfig.only((*DEFAULT_MECHANISMS, extra), **kw)
     out["stabilize+lock"] = TemporalConfig.only(("stabilize", "lock"), **kw)
     # The strongest style: everything but the stabiliser's running average.
-    out["all-stabilize"] = TemporalConfig.only([m for m in DEFAULT_MECHANISMS if m != "stabilize"], **kw)
+    strong = [m for m in DEFAULT_MECHANISMS if m != "stabilize"]
+    out["all-stabilize"] = TemporalConfig.only(strong, **kw)
+    out["all-stabilize+contrast"] = TemporalConfig.only([*strong, "contrast"], **kw)  # the fade keeps the contrast
     return out
 
 
@@ -198,8 +200,9 @@ def style_strength(frames: list[np.ndarray], outputs: dict[str, list[np.ndarray]
 
 
 def strip(frames: list[np.ndarray], outputs: dict[str, list[np.ndarray]], start: int, count: int = 4) -> np.ndarray:
-    """Rows: source, per-frame, all (and all-stabilize); columns: ``count`` consecutive frames, then a 2x zoom of the centre of the last."""
-    rows = {"source": frames, **{k: outputs[k] for k in ("per-frame", "all", "all-stabilize") if k in outputs}}
+    """Rows: source, per-frame, all (and all-stabilize, with contrast); columns: ``count`` consecutive frames, then a 2x zoom of the centre of the last."""
+    rows = {"source": frames, **{k: outputs[k] for k in ("per-frame", "all", "all-stabilize", "all-stabilize+contrast")
+                                       if k in outputs}}
     h, w = frames[0].shape[:2]
     scale = min(1.0, 320 / w)
     cw, ch = round(w * scale), round(h * scale)

@@ -36,9 +36,13 @@ def restore_contrast(blended: np.ndarray, fresh: np.ndarray, radius: int = 4, ma
 
     The gain is at least 1 (a blend never gets flattened further) and at most ``max_gain``
     (where the blend averaged strokes away entirely, noise must not be blown up)."""
+    return with_variance(blended, local_stats(fresh, radius)[1], radius, max_gain)
+
+
+def with_variance(blended: np.ndarray, target: np.ndarray, radius: int = 4, max_gain: float = 2.0) -> np.ndarray:
+    """``blended`` (HxWxC float32 in [0, 1]) with local variance ``target`` (HxWxC), gain in [1, max_gain]."""
     mean_b, var_b = local_stats(blended, radius)
-    _, var_f = local_stats(fresh, radius)
-    gain = np.sqrt((var_f + EPS) / (var_b + EPS))
+    gain = np.sqrt((target + EPS) / (var_b + EPS))
     np.clip(gain, 1.0, max_gain, out=gain)
     out = mean_b + (blended - mean_b) * gain
     return np.clip(out, 0.0, 1.0, out=out)

@@ -24,9 +24,10 @@ a''. ``fade`` (with ``propagate``): a key frame's picture does not replace the
 c. ``stabilize``: the output is blended with the previous output warped by
    flow, only where a forward-backward check says the pixel is visible in both
    frames (Ruder et al. 2016), so moving and disoccluded regions do not ghost.
-   ``contrast`` (``keep_contrast``, opt-in): stabilise, then restore the local
-   contrast the blend averaged away, on the way out (rtstyle.contrast); the
-   stream's state stays the plain blend.
+   ``contrast`` (``keep_contrast``, opt-in): the blends of a'' and c keep the
+   strokes' local contrast (rtstyle.contrast): the fade's mix gets the local
+   variance of the two pictures' own, interpolated; the stabiliser's output gets
+   the fresh frame's, on the way out only (the stream's state stays the plain blend).
 d. ``lock``: the network's strokes are aliased to its stride grid: shifted by
    1-3 px, a picture is painted 7-12% differently (export.slim.shift_error), so a
    camera pan makes the strokes swim. The stage follows the scene's overall
@@ -56,10 +57,11 @@ import cv2
 import numpy as np
 
 from .engines import Engine, EngineOptions, create_engine
-from .contrast import restore_contrast
+from .contrast import local_stats, restore_contrast, with_variance
 from .flow import PRESETS, DisFlow, consistent, gray, inside, resize_flow, shift, warp
 MECHANISMS = ("reuse", "propagate", "fade", "norms", "stabilize", "lock", "contrast")
-# "contrast" (stabilize, keeping the strokes' local contrast) is opt-in: it flickers twice as much.
+# "contrast" (the blends of fade and stabilize keep the strokes' local contrast) is opt-in: stronger
+# strokes, more flicker.
 DEFAULT_MECHANISMS = ("reuse", "propagate", "fade", "norms", "stabilize")
 # The half graphs' extra I/O (rtstyle.models.split): carried instance-norm statistics.
 STATS_PREV, MOMENTUM, STATS = "stats_prev", "momentum", "stats"
@@ -82,7 +84,7 @@ class TemporalConfig:
     norm_momentum: float = 0.5  # weight of the previous statistics
     stabilize: bool = True  # c: blend with the flow-warped previous output
     blend: float = 0.85  # weight of the warped previous output on consistent pixels
-    keep_contrast: bool = False  # restore the blend's local contrast to the fresh frame's (rtstyle.contrast)
+    keep_contrast: bool = False  # fade and stabilize keep the strokes' local contrast (rtstyle.contrast)
     contrast_radius: int = 4  # window of the local statistics: (2r + 1)^2 pixels
     max_gain: float = 2.0
     lock: bool = False  # d: keep the content on the network's stride grid
@@ -136,9 +138,12 @@ class TemporalConfig:
         unknown = set(mechanisms) - set(MECHANISMS)
         if unknown:
             raise ValueError(f"unknown temporal mechanism {sorted(unknown)[0]!r}; choose from {', '.join(MECHANISMS)}")
+        if "contrast" in mechanisms and not {"fade", "stabilize"} & set(mechanisms):
+            raise ValueError("temporal mechanism 'contrast' keeps the contrast of the fade or stabilize blend: "
+                             "name one of them too")
         propagate = "propagate" in mechanisms or "fade" in mechanisms
         return cls(reuse="reuse" in mechanisms or propagate, propagate=propagate, fade="fade" in mechanisms,
-                   carry_norms="norms" in mechanisms, stabilize="stabilize" in mechanisms or "contrast" in mechanisms,
+                   carry_norms="norms" in mechanisms, stabilize="stabilize" in mechanisms,
                    keep_contrast="contrast" in mechanisms, lock="lock" in mechanisms, **kw)
 
 
@@ -396,7 +401,12 @@ class TemporalStage:
             # Where the previous frame has no source for a pixel, the new picture alone.
             reach = cv2.GaussianBlur(cv2.resize(self.step.matched.astype(np.float32), (w, h),
                                                 interpolation=cv2.INTER_LINEAR), (5, 5), 0)
-            image = image + (weight * reach)[..., None] * (previous - image)
+            mix = (weight * reach)[..., None]
+            fresh, image = image, image + mix * (previous - image)
+            if self.config.keep_contrast:
+                r = self.config.contrast_radius
+                var_new, var_prev = local_stats(fresh, r)[1], local_stats(previous, r)[1]
+                image = with_variance(image, var_new + mix * (var_prev - var_new), r, self.config.max_gain)
             if weight == 0.0:
                 self.fading = None
         self.shown = image
@@ -448,5 +458,10 @@ def make_stage(config: TemporalConfig, full: Callable[[np.ndarray], np.ndarray],
     if config.reuse or config.carry_norms:
         paths = split_paths(model_path)
         if all(p.is_file() for p in paths):
+            # The head sees a new batch shape on almost every frame (the hole crops). With ONNX Runtime's
+            # memory pattern (buffers planned per shape) the two halves' arenas then keep growing with
+            # fresh buffers: on cockatoo (720p) a key frame took up to 4.4 s instead of 1.7, and the stage
+            # 921 ms per frame instead of 686 (head alone without it: 797).
+            options = replace(options, memory_pattern=False)
             split = tuple(create_engine(engine, p, options) for p in paths)
     return TemporalStage(config, full, split)
