@@ -305,9 +305,12 @@ def fit_cell(img: np.ndarray, cell: int, background: int) -> np.ndarray:
 
 
 def put_label(canvas: np.ndarray, text: str, x: int, y: int, scale: float) -> None:
-    # Dark outline under white text: readable over both bright sky and dark paint.
-    for color, thickness in (((0, 0, 0), 3), ((255, 255, 255), 1)):
-        cv2.putText(canvas, text, (x, y), cv2.FONT_HERSHEY_SIMPLEX, scale, color, thickness, cv2.LINE_AA)
+    """White text on a dark box at baseline (x, y): readable over both bright sky and dark paint.
+    (Not a thicker black copy underneath: OpenCV's glyph advance grows with the thickness, so
+    the outline drifts right of the text and ghosts its last characters.)"""
+    (w, h), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
+    cv2.rectangle(canvas, (x - 2, y - h - 3), (x + w + 2, y + base), (0, 0, 0), -1)
+    cv2.putText(canvas, text, (x, y), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1, cv2.LINE_AA)
 
 
 def contact_sheet(images: Images, names: list[str], cell: int = 180, gap: int = 4, band: int = 28,

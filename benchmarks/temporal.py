@@ -201,6 +201,8 @@ def style_strength(frames: list[np.ndarray], outputs: dict[str, list[np.ndarray]
 
 def strip(frames: list[np.ndarray], outputs: dict[str, list[np.ndarray]], start: int, count: int = 4) -> np.ndarray:
     """Rows: source, per-frame, all (and all-stabilize, with contrast); columns: ``count`` consecutive frames, then a 2x zoom of the centre of the last."""
+    from benchmarks.quality import put_label  # (imports torch, like the quality measurement)
+
     rows = {"source": frames, **{k: outputs[k] for k in ("per-frame", "all", "all-stabilize", "all-stabilize+contrast")
                                        if k in outputs}}
     h, w = frames[0].shape[:2]
@@ -220,8 +222,7 @@ def strip(frames: list[np.ndarray], outputs: dict[str, list[np.ndarray]], start:
             x = gap + c * (cw + gap)
             sheet[y: y + ch, x: x + cw] = cell
             label = f"{name} t={start + min(c, count - 1)}" + (" zoom" if c == count else "")
-            for color, thick in (((0, 0, 0), 3), ((255, 255, 255), 1)):
-                cv2.putText(sheet, label, (x + 4, y + 16), cv2.FONT_HERSHEY_SIMPLEX, 0.45, color, thick, cv2.LINE_AA)
+            put_label(sheet, label, x + 4, y + 16, 0.45)
     return sheet
 
 
