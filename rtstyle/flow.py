@@ -17,9 +17,9 @@ PRESETS: dict[str, tuple[int, dict[str, int]]] = {
     "ultrafast": (cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST, {}),
     "fast": (cv2.DISOPTICAL_FLOW_PRESET_FAST, {}),
     "medium": (cv2.DISOPTICAL_FLOW_PRESET_MEDIUM, {}),
-    # Medium down to the full-resolution scale, with wider patches and more refinement: on frames moved
-    # by a known camera motion (benchmarks/flow_truth.py) 0.125 / 0.084 px off where medium is 0.168 /
-    # 0.112, at ~3.5x its time (~50 ms at 640x360).
+    # Medium down to the full-resolution scale, with wider patches and more refinement: on bunny's and
+    # cockatoo's first frames moved by benchmarks/flow_truth.py's known camera motion (one-off run)
+    # 0.125 / 0.084 px off where medium is 0.168 / 0.112, at ~3.5x its time (~50 ms at 640x360).
     "refined": (cv2.DISOPTICAL_FLOW_PRESET_MEDIUM,
                 {"FinestScale": 0, "PatchSize": 12, "PatchStride": 6, "GradientDescentIterations": 12,
                  "VariationalRefinementIterations": 10}),
@@ -54,7 +54,7 @@ def fine_dis(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """The metric's flow: DIS at full resolution down to the finest scale, with small patch
     strides and variational refinement. On frames moved by a known camera motion
     (benchmarks/flow_truth.py) its end-point error is 0.11-0.16 px, against Farneback's
-    0.97-1.39 px and the pipeline's own DIS (medium, half size) 0.20-0.21 px; at 0.3-1.2 s
+    0.97-1.39 px and the pipeline's own DIS (medium, full size) 0.17 px; at 0.3-1.2 s
     per pair it is for benchmarks, not for the pipeline."""
     return _dis(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM, {"FinestScale": 0, "PatchSize": 12, "PatchStride": 3,
                                                     "VariationalRefinementIterations": 20}).calc(a, b, None)
