@@ -67,6 +67,13 @@ DEFAULT_MECHANISMS = ("reuse", "propagate", "fade", "norms", "stabilize")
 STATS_PREV, MOMENTUM, STATS = "stats_prev", "momentum", "stats"
 # Propagation runs the head on TILE x TILE feature tiles, each with MARGIN more on every side.
 TILE, MARGIN = 12, 3
+# Content entering the frame gets trunk features from a band along the edge with this many feature
+# cells of context inward: on a bunny frame the band's features are then within 0.3% of the whole
+# trunk's (4 cells: 2%, 8 cells: 0.02%).
+ENTER_MARGIN = 6
+# Bands shallower than this many cells are left mirrored: a slow pan's strip (bunny: under 5 px per key
+# interval) mirrors content a few pixels away, which is the content, and the trunk runs would cost ~10%.
+ENTER_DEPTH = 2
 # Longer than any half's statistics: slicing in the graph takes what it needs. Only
 # used on a stream's first call (momentum 0), after which the graph's own output is fed back.
 FIRST_STATS = np.zeros((1, 2, 8192), np.float32)
@@ -184,6 +191,7 @@ class Step:
     full: np.ndarray  # the same at the frame's size
     valid: np.ndarray  # float 0/1: the forward-backward check passes and ``matched``
     matched: np.ndarray  # bool: the previous frame, moved by the flow, has a source here that looks like it
+    entering: np.ndarray  # bool: the flow leads outside the previous frame: content entering this one
 
 
 class Carried:
@@ -270,9 +278,10 @@ class TemporalStage:
         if self.prev_gray is not None and (cfg.reuse or cfg.stabilize or cfg.lock):
             # The only flows of the frame: the lock, the carried pictures and stabilisation all use these.
             flow = self.dis(g, self.prev_gray)
-            matched = self._matches(g, self.prev_gray, flow) & inside(flow)
+            entering = ~inside(flow)
+            matched = self._matches(g, self.prev_gray, flow) & ~entering
             valid = consistent(flow, self.dis(self.prev_gray, g), cfg.slack * cfg.flow_scale**2) & matched
-            self.step = Step(flow, resize_flow(flow, (w, h)), valid.astype(np.float32), matched)
+            self.step = Step(flow, resize_flow(flow, (w, h)), valid.astype(np.float32), matched, entering)
             for carried in (self.key, self.fading):
                 if carried is not None:
                     carried.follow(flow, self.step.valid)
@@ -320,7 +329,8 @@ class TemporalStage:
                     # Where this frame no longer looks like the key frame, the key's picture is not taken:
                     # the previous frame's picture moved by one step is (new strokes each frame would flicker).
                     self.key.valid *= matched
-                    return self._propagate(features, momentum, h, w)
+                    return self._propagate(features, batch, momentum, h, w)
+                features = self._entered(features, batch)
                 return self.head(np.ascontiguousarray(features.transpose(2, 0, 1)[None]), momentum)[..., :h, :w]
         features = self.trunk(self._moved(batch, self.phase), momentum)
         out = self._moved(self.head(features, momentum)[..., :h, :w], -self.phase)
@@ -334,6 +344,26 @@ class TemporalStage:
         self.keyframes += 1
         return out
 
+    def _entered(self, features: np.ndarray, batch: np.ndarray, reads: np.ndarray | None = None) -> np.ndarray:
+        """``features`` (the key's, warped to this frame, HxWxC) with the trunk's own where content
+        entered the frame since the key frame. Warped, those cells hold the mirrored edge: the head
+        would draw plausible strokes there, not the content. The trunk runs on a band along each edge
+        where content entered, normalised with the key frame's statistics (as the head's crops).
+        ``reads``: the cells the head's output depends on (all if None): bands only where those entered."""
+        fh, fw = features.shape[:2]
+        # Cells mostly outside: a strip of a pixel or two keeps its warped features, which are the content.
+        outside = cv2.resize((~inside(self.key.flow)).astype(np.float32), (fw, fh), interpolation=cv2.INTER_AREA) > 0.5
+        if reads is not None:
+            outside &= reads
+        if not outside.any():
+            return features
+        features = features.copy()
+        for (y0, y1, x0, x1), cells in entering_bands(outside, ENTER_MARGIN, ENTER_DEPTH):
+            out = self.trunk.frozen(np.ascontiguousarray(batch[..., 4 * y0: 4 * y1, 4 * x0: 4 * x1]))
+            keep = cells[y0:y1, x0:x1]
+            features[y0:y1, x0:x1][keep] = out[0, :, : y1 - y0, : x1 - x0].transpose(1, 2, 0)[keep]
+        return features
+
     @staticmethod
     def _moved(batch: np.ndarray, by: np.ndarray) -> np.ndarray:
         """A 1x3xHxW batch moved by ``by`` = (dx, dy) pixels (see rtstyle.flow.shift)."""
@@ -346,10 +376,11 @@ class TemporalStage:
         """``network`` run on the frame moved onto the locked grid, its output moved back."""
         return self._moved(network(self._moved(batch, self.phase))[..., :h, :w], -self.phase)
 
-    def _propagate(self, features: np.ndarray, momentum: float, h: int, w: int) -> np.ndarray:
+    def _propagate(self, features: np.ndarray, batch: np.ndarray, momentum: float, h: int, w: int) -> np.ndarray:
         """The key frame's picture carried to this frame, with new content from the head in the holes.
 
-        ``features``: the key features warped to this frame (HxWxC). The holes are where the
+        ``features``: the key features warped to this frame (HxWxC); ``batch``: the frame, for the
+        trunk's features of content that entered it (``_entered``). The holes are where the
         previous frame, moved by the flow, has no source that matches this one: content that
         was hidden or outside the frame. (Where only the forward-backward check fails, the
         flow is unsure but the moved picture looks right: flat walls, sky.) The head runs on
@@ -360,13 +391,21 @@ class TemporalStage:
         # there is the previous frame's moved by one step, not a crop of their own. On handheld footage
         # (cockatoo, 720p) 5-20% of the pixels fail the match, mostly in slivers: removing those up to 9 px
         # instead of 5 took inference from 1130 to 790 ms per frame at the same E_warp; bunny did not change.
-        k = 2 * round(4 * self.config.flow_scale) + 1
-        invalid = cv2.morphologyEx((~self.step.matched).astype(np.uint8), cv2.MORPH_OPEN, np.ones((k, k), np.uint8))
+        # Content entering the frame is new for certain: only strips of 1-2 px (a slow pan, where the
+        # mirrored edge is the content) keep the carried picture.
+        def opened(mask: np.ndarray, radius: int) -> np.ndarray:
+            k = 2 * round(radius * self.config.flow_scale) + 1
+            return cv2.morphologyEx(mask.astype(np.uint8), cv2.MORPH_OPEN, np.ones((k, k), np.uint8)).astype(bool)
+
+        invalid = opened(~self.step.matched & ~self.step.entering, 4) | opened(self.step.entering, 1)
         if not invalid.any():
             return np.ascontiguousarray(image.transpose(2, 0, 1)[None])
         tile, size = TILE, TILE + 2 * MARGIN
-        tiles = hole_tiles(cv2.resize(invalid.astype(np.float32), (fw, fh), interpolation=cv2.INTER_AREA) > 0.01,
-                           tile, MARGIN) if min(fh, fw) >= size else None
+        holes = cv2.resize(invalid.astype(np.float32), (fw, fh), interpolation=cv2.INTER_AREA) > 0.01
+        # The features the head's output in the holes depends on: the holes and MARGIN cells around.
+        features = self._entered(features, batch, cv2.dilate(holes.astype(np.uint8), np.ones((2 * MARGIN + 1,) * 2,
+                                                                                               np.uint8)).astype(bool))
+        tiles = hole_tiles(holes, tile, MARGIN) if min(fh, fw) >= size else None
         if tiles is None or len(tiles) * size * size > self.config.max_holes * fw * fh:
             fresh = self.head(np.ascontiguousarray(features.transpose(2, 0, 1)[None]), momentum)[0, :, :h, :w]
             fresh = fresh.transpose(1, 2, 0)
@@ -449,6 +488,43 @@ def hole_tiles(holes: np.ndarray, tile: int, margin: int) -> list[tuple[int, int
             if holes[ty: ty + tile, tx: tx + tile].any():
                 out.append((ty, tx, min(max(0, ty - margin), fh - size), min(max(0, tx - margin), fw - size)))
     return out
+
+
+def entering_bands(outside: np.ndarray, margin: int, min_depth: int = 1) -> list[tuple[tuple[int, int, int, int], np.ndarray]]:
+    """Where content entered the frame, edge by edge: [(crop box (y0, y1, x0, x1), cells)].
+
+    ``outside``: cells with no source in the key frame. Each cell belongs to its nearest edge
+    (a camera moving right and down brings a strip in at the bottom and one at the left, and
+    the bottom strip must not make the left band as wide as the frame). An edge's ``cells`` are
+    its own reached from it without crossing any other (specks inside the picture are left to
+    propagation's holes). Its crop covers them with ``margin`` more cells of context inward and
+    on either side along the edge (clipped to the map), so the trunk sees there what the full
+    frame would show it. Bands fewer than ``min_depth`` cells deep are left out."""
+    fh, fw = outside.shape
+    rows, cols = np.indices((fh, fw))
+    nearest = np.argmin([rows, fh - 1 - rows, cols, fw - 1 - cols], axis=0)  # top, bottom, left, right
+    result = []
+    for edge, (axis, far) in enumerate(((0, False), (0, True), (1, False), (1, True))):
+        flip = (lambda m: np.flip(m, axis)) if far else (lambda m: m)
+        cells = flip(np.cumprod(flip(outside & (nearest == edge)), axis=axis).astype(bool))
+        depth = int(cells.sum(axis=axis).max())
+        if depth < min_depth:
+            continue
+        along = np.flatnonzero(cells.any(axis=axis))
+        n, span = outside.shape[axis], outside.shape[1 - axis]
+        a0, a1 = max(0, along[0] - margin), min(span, along[-1] + 1 + margin)
+        d0, d1 = (max(0, n - depth - margin), n) if far else (0, min(n, depth + margin))
+        result.append(((d0, d1, a0, a1) if axis == 0 else (a0, a1, d0, d1), cells))
+    # A corner's cells may be nearer the other edge: a band inside a larger one's crop joins it.
+    merged: list[tuple[tuple[int, int, int, int], np.ndarray]] = []
+    for box, cells in sorted(result, key=lambda band: -band[1].sum()):
+        for i, ((y0, y1, x0, x1), into) in enumerate(merged):
+            if cells[y0:y1, x0:x1].sum() == cells.sum():
+                merged[i] = ((y0, y1, x0, x1), into | cells)
+                break
+        else:
+            merged.append((box, cells))
+    return merged
 
 
 def make_stage(config: TemporalConfig, full: Callable[[np.ndarray], np.ndarray], model_path: str | Path, engine: str,
