@@ -68,9 +68,9 @@ STATS_PREV, MOMENTUM, STATS = "stats_prev", "momentum", "stats"
 # Propagation runs the head on TILE x TILE feature tiles, each with MARGIN more on every side.
 TILE, MARGIN = 12, 3
 # Content entering the frame gets trunk features from a band along the edge with this many feature
-# cells of context inward: on a bunny frame the band's features are then within 0.3% of the whole
-# trunk's (4 cells: 2%, 8 cells: 0.02%).
-ENTER_MARGIN = 6
+# cells of context inward: on a bunny frame the band's features are then within 1-2% of the whole
+# trunk's (6 cells: 0.3%, 8: 0.02%, 2: 4-14%).
+ENTER_MARGIN = 4
 # Bands shallower than this many cells are left mirrored: a slow pan's strip (bunny: under 5 px per key
 # interval) mirrors content a few pixels away, which is the content, and the trunk runs would cost ~10%.
 ENTER_DEPTH = 2
@@ -397,14 +397,19 @@ class TemporalStage:
             k = 2 * round(radius * self.config.flow_scale) + 1
             return cv2.morphologyEx(mask.astype(np.uint8), cv2.MORPH_OPEN, np.ones((k, k), np.uint8)).astype(bool)
 
-        invalid = opened(~self.step.matched & ~self.step.entering, 4) | opened(self.step.entering, 1)
+        entering = opened(self.step.entering, 1)
+        invalid = opened(~self.step.matched & ~self.step.entering, 4) | entering
         if not invalid.any():
             return np.ascontiguousarray(image.transpose(2, 0, 1)[None])
         tile, size = TILE, TILE + 2 * MARGIN
-        holes = cv2.resize(invalid.astype(np.float32), (fw, fh), interpolation=cv2.INTER_AREA) > 0.01
-        # The features the head's output in the holes depends on: the holes and MARGIN cells around.
-        features = self._entered(features, batch, cv2.dilate(holes.astype(np.uint8), np.ones((2 * MARGIN + 1,) * 2,
-                                                                                               np.uint8)).astype(bool))
+
+        def cells(mask: np.ndarray) -> np.ndarray:
+            return cv2.resize(mask.astype(np.float32), (fw, fh), interpolation=cv2.INTER_AREA) > 0.01
+
+        holes = cells(invalid)
+        if entering.any():  # what the head paints there depends on the features up to MARGIN cells away
+            features = self._entered(features, batch, cv2.dilate(cells(entering).astype(np.uint8),
+                                                                  np.ones((2 * MARGIN + 1,) * 2, np.uint8)) > 0)
         tiles = hole_tiles(holes, tile, MARGIN) if min(fh, fw) >= size else None
         if tiles is None or len(tiles) * size * size > self.config.max_holes * fw * fh:
             fresh = self.head(np.ascontiguousarray(features.transpose(2, 0, 1)[None]), momentum)[0, :, :h, :w]

@@ -326,12 +326,12 @@ def test_entering_bands_follow_each_edge_without_spanning_the_frame():
     outside[-3:, :] = True  # 3 cells at the bottom, the whole width
     outside[:, :2] = True  # 2 cells at the left, the whole height
     outside[40, 80] = True  # a speck inside the picture: not a band's
-    bands = dict((box, cells) for box, cells in entering_bands(outside, margin=6))
-    assert set(bands) == {(81, 90, 0, 160), (0, 90, 0, 8)}  # bottom: 3 + 6 rows; left: 2 + 6 columns
+    bands = dict((box, cells) for box, cells in entering_bands(outside, margin=4))
+    assert set(bands) == {(83, 90, 0, 160), (0, 90, 0, 6)}  # bottom: 3 + 4 rows; left: 2 + 4 columns
     covered = np.any(list(bands.values()), axis=0)
     assert covered[outside].sum() == outside.sum() - 1 and not covered[40, 80]
     # A shallower strip than min_depth is left out.
-    assert [box for box, _ in entering_bands(outside, margin=6, min_depth=3)] == [(81, 90, 0, 160)]
+    assert [box for box, _ in entering_bands(outside, margin=4, min_depth=3)] == [(83, 90, 0, 160)]
     assert entering_bands(np.zeros((90, 160), bool), 6) == []
 
 
