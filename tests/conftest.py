@@ -1,6 +1,8 @@
 """Shared fixtures. Tests run on the real data in ../shared (beside the checkout, also in CI)."""
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from pathlib import Path
 
@@ -24,3 +26,15 @@ def eval_photos(shared) -> list[Path]:
 @pytest.fixture(scope="session")
 def bunny(shared) -> Path:
     return shared / "data/video/bunny.mp4"
+
+
+@pytest.fixture(scope="session")
+def teachers():
+    """style -> the sha256 prefixes a student of its network may name as its teacher: the shipped
+    network's, and the one it was fine-tuned from to keep its strokes steady (NAME.json,
+    steady_fine_tune), which paints the same pictures (starry: d_style 0.267 against 0.265)."""
+    def hashes(style) -> set[str]:
+        card = json.loads(style.path.with_suffix(".json").read_text())
+        own = hashlib.sha256(style.path.read_bytes()).hexdigest()[:16]
+        return {own, card.get("steady_fine_tune", {}).get("from_sha256", own)}
+    return hashes
