@@ -477,19 +477,19 @@ def test_lock_follows_a_pan_and_steadies_the_strokes(eval_photos):
     assert moved_error(outs["locked"]) < 0.3 * moved_error(outs["plain"])  # measured: 0.06
 
 
-def test_content_entering_the_frame_is_painted_from_its_own_features(cockatoo_frame):
-    """A camera tilting down 4 px a frame: new rows enter at the bottom on non-key frames, where the
+def test_content_entering_the_frame_is_painted_from_its_own_features(shared):
+    """A camera tilting down 10 px a frame: new rows enter at the bottom on non-key frames, where the
     key's features have no source. The trunk runs on a band along that edge, so the head paints
     the rows' real content, as the full network does; warped key features held the mirrored edge
     there (plausible strokes of the wrong content), and before that the replicated edge (streaks)."""
-    src = cv2.resize(cockatoo_frame, (320, 204), interpolation=cv2.INTER_AREA)
-    frames = [np.ascontiguousarray(src[dy: dy + 180]) for dy in (0, 4, 8, 12, 16)]
+    src = clip(shared / "data/video/cockatoo.mp4", 1, size=(480, 290))[0]
+    frames = [np.ascontiguousarray(src[dy: dy + 270]) for dy in (0, 10, 20)]
     s = Stylizer("starry", threads=1, temporal=TemporalConfig.only(["propagate"], keyframe_interval=100))
     out = [s.stylize(f) for f in frames][-1].astype(np.float32)
     assert s.temporal.keyframes == 1
     full = Stylizer("starry", threads=1).stylize(frames[-1]).astype(np.float32)
     off = np.abs(out - full).mean(axis=(1, 2))  # per row, from the full network's picture of this frame
     # The rows that entered last, against rows carried from the key frame (whose strokes differ anyway).
-    assert off[-4:].mean() < 0.8 * off[-60:-20].mean()  # measured: 0.6 (mirrored edge: 2.3)
+    assert off[-10:].mean() < 1.5 * off[-120:-40].mean()  # measured: 0.97 (mirrored edge: 3.8)
     change = np.abs(np.diff(out, axis=0)).mean(axis=(1, 2))  # between consecutive rows: texture, not streaks
-    assert change[-14:].mean() > 0.6 * change[-60:-20].mean()  # measured: 0.91 (mirrored 0.67, replicated 0.07)
+    assert change[-20:].mean() > change[-120:-40].mean()  # measured: 1.50 (mirrored edge: 0.62)
