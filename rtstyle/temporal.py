@@ -15,7 +15,9 @@ a'. ``propagate`` (with ``reuse``): the head too is skipped where it can be.
    (pixels the forward-backward check rejects: disocclusions, content entering
    the frame) get the head, run on crops of the warped features around them.
    The crops are normalised with the key frame's head statistics (the carried
-   statistics of b, frozen), so they match the full frame's colours.
+   statistics of b, frozen), so they match the full frame's colours. Content that
+   entered the frame since the key frame has no warped features: the trunk runs on a
+   band along that edge first (``entering_bands``), with the key's statistics too.
 a''. ``fade`` (with ``propagate``): a key frame's picture does not replace the
    carried one at once: the previous picture, carried along by flow like the key,
    fades out over the key interval. Without it every key frame is a jump: new
@@ -91,7 +93,7 @@ class TemporalConfig:
     norm_momentum: float = 0.5  # weight of the previous statistics
     stabilize: bool = True  # c: blend with the flow-warped previous output
     # Weight of the warped previous output on consistent pixels. With starry's steady network (2026-12-02,
-    # bunny, 48 frames) 0.6 gives E_warp 4.7x source at d_style 0.368, 0.85 gives 3.0x at 0.404: the
+    # bunny, 48 frames) 0.6 gives E_warp 4.7x source at d_style 0.367, 0.85 gives 3.0x at 0.404: the
     # lightest blend under the issue's ratio of 5 keeps the most texture.
     blend: float = 0.6
     keep_contrast: bool = False  # fade and stabilize keep the strokes' local contrast (rtstyle.contrast)
@@ -496,7 +498,10 @@ def hole_tiles(holes: np.ndarray, tile: int, margin: int) -> list[tuple[int, int
     return out
 
 
-def entering_bands(outside: np.ndarray, margin: int, min_depth: int = 1) -> list[tuple[tuple[int, int, int, int], np.ndarray]]:
+Box = tuple[int, int, int, int]  # (y0, y1, x0, x1) on a feature map
+
+
+def entering_bands(outside: np.ndarray, margin: int, min_depth: int = 1) -> list[tuple[Box, np.ndarray]]:
     """Where content entered the frame, edge by edge: [(crop box (y0, y1, x0, x1), cells)].
 
     ``outside``: cells with no source in the key frame. Each cell belongs to its nearest edge
@@ -522,7 +527,7 @@ def entering_bands(outside: np.ndarray, margin: int, min_depth: int = 1) -> list
         d0, d1 = (max(0, n - depth - margin), n) if far else (0, min(n, depth + margin))
         result.append(((d0, d1, a0, a1) if axis == 0 else (a0, a1, d0, d1), cells))
     # A corner's cells may be nearer the other edge: a band inside a larger one's crop joins it.
-    merged: list[tuple[tuple[int, int, int, int], np.ndarray]] = []
+    merged: list[tuple[Box, np.ndarray]] = []
     for box, cells in sorted(result, key=lambda band: -band[1].sum()):
         for i, ((y0, y1, x0, x1), into) in enumerate(merged):
             if cells[y0:y1, x0:x1].sum() == cells.sum():
