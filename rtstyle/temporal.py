@@ -52,6 +52,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from collections.abc import Callable
 from pathlib import Path
 
@@ -501,6 +502,15 @@ def hole_tiles(holes: np.ndarray, tile: int, margin: int) -> list[tuple[int, int
 Box = tuple[int, int, int, int]  # (y0, y1, x0, x1) on a feature map
 
 
+@lru_cache(maxsize=4)
+def _nearest_edge(fh: int, fw: int) -> np.ndarray:
+    """Per cell of an fh x fw map, its nearest edge: 0 top, 1 bottom, 2 left, 3 right (one size per stream)."""
+    rows, cols = np.indices((fh, fw))
+    nearest = np.argmin([rows, fh - 1 - rows, cols, fw - 1 - cols], axis=0)
+    nearest.flags.writeable = False
+    return nearest
+
+
 def entering_bands(outside: np.ndarray, margin: int, min_depth: int = 1) -> list[tuple[Box, np.ndarray]]:
     """Where content entered the frame, edge by edge: [(crop box (y0, y1, x0, x1), cells)].
 
@@ -511,9 +521,7 @@ def entering_bands(outside: np.ndarray, margin: int, min_depth: int = 1) -> list
     propagation's holes). Its crop covers them with ``margin`` more cells of context inward and
     on either side along the edge (clipped to the map), so the trunk sees there what the full
     frame would show it. Bands fewer than ``min_depth`` cells deep are left out."""
-    fh, fw = outside.shape
-    rows, cols = np.indices((fh, fw))
-    nearest = np.argmin([rows, fh - 1 - rows, cols, fw - 1 - cols], axis=0)  # top, bottom, left, right
+    nearest = _nearest_edge(*outside.shape)
     result = []
     for edge, (axis, far) in enumerate(((0, False), (0, True), (1, False), (1, True))):
         flip = (lambda m: np.flip(m, axis)) if far else (lambda m: m)
