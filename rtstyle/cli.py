@@ -59,6 +59,10 @@ def add_temporal_args(p: argparse.ArgumentParser, default: bool = True, flow_sca
     p.add_argument("--flow-scale", type=float, default=flow_scale, metavar="S",
                    help=f"compute optical flow on frames scaled by S: smaller is faster, larger follows the "
                         f"strokes more closely (default: {flow_scale})")
+    p.add_argument("--blend", type=float, default=None, metavar="W",
+                   help="stabilize: weight of the previous picture, in [0, 1): higher is steadier, lower keeps "
+                        "more texture (default: the style's own, the lightest that keeps flicker within 5x "
+                        "the source video's)")
     default_preset = TemporalConfig().flow_preset
     p.add_argument("--flow-preset", default=default_preset, choices=list(PRESETS),
                    help="DIS optical-flow preset: 'refined' follows the motion more closely (steadier strokes) "
@@ -71,7 +75,7 @@ def temporal_config(a: argparse.Namespace):
         return None
     from .temporal import TemporalConfig
 
-    extra = {"flow_scale": a.flow_scale, "flow_preset": a.flow_preset}
+    extra = {"flow_scale": a.flow_scale, "flow_preset": a.flow_preset, "blend": a.blend}
     if a.keyframe_interval is not None:
         extra["keyframe_interval"] = a.keyframe_interval
     return TemporalConfig.only([m.strip() for m in a.temporal_mechanisms.split(",") if m.strip()], **extra)

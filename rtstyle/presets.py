@@ -22,6 +22,7 @@ results in benchmarks/results/presets.md).
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 from .registry import FAST_SUFFIX, StyleModel
 from .upsample import GuidedUpsample
@@ -64,11 +65,17 @@ def preset_model(model: StyleModel, preset: Preset | None, builtin: bool) -> tup
     if preset is None or not preset.slim or not builtin:
         return model, None
     if preset.full_size_student and model.fast_path is not None:
-        return StyleModel(model.name, model.fast_path, model.card), None
+        return student(model, model.fast_path), None
     slim = model.slim_path
     if slim is None:
         return model, f"no slim student for style {model.name!r}; using the full network"
-    return StyleModel(model.name, slim, model.card), None
+    return student(model, slim), None
+
+
+def student(model: StyleModel, path: Path) -> StyleModel:
+    """A student network of ``model``'s style: its card, without what was measured on the full network
+    (``temporal``: how steadily that network paints, which a student distilled from it need not)."""
+    return StyleModel(model.name, path, {k: v for k, v in model.card.items() if k != "temporal"})
 
 
 def preset_for(model: StyleModel, preset: Preset | None) -> Preset | None:

@@ -71,7 +71,7 @@ class Stylizer:
             self.notes += [note] if note else []
             self.engine = create_engine(engine, self.style.path, options)
         # Video only: reuse work and smooth across this stream's frames (rtstyle.temporal).
-        self.temporal = (make_stage(temporal, self.engine.run, self.style.path, engine, options)
+        self.temporal = (make_stage(temporal, self.engine.run, self.style, engine, options)
                          if temporal is not None and temporal.enabled else None)
 
     def stylize(self, frame: np.ndarray) -> np.ndarray:

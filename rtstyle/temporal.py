@@ -62,6 +62,7 @@ import numpy as np
 from .engines import Engine, EngineOptions, create_engine
 from .contrast import local_stats, restore_contrast, with_variance
 from .flow import PRESETS, DisFlow, consistent, gray, inside, resize_flow, shift, warp
+from .registry import StyleModel
 MECHANISMS = ("reuse", "propagate", "fade", "norms", "stabilize", "lock", "contrast")
 # "contrast" (the blends of fade and stabilize keep the strokes' local contrast) is opt-in: stronger
 # strokes, more flicker.
@@ -80,6 +81,9 @@ ENTER_DEPTH = 2
 # Longer than any half's statistics: slicing in the graph takes what it needs. Only
 # used on a stream's first call (momentum 0), after which the graph's own output is fed back.
 FIRST_STATS = np.zeros((1, 2, 8192), np.float32)
+# The stabiliser's weight for a network whose card names none. With starry's steady network (2026-12-02,
+# bunny, 48 frames) 0.6 gives E_warp 4.7x source at d_style 0.367, 0.85 gives 3.0x at 0.404.
+DEFAULT_BLEND = 0.6
 
 
 @dataclass(frozen=True)
@@ -93,10 +97,8 @@ class TemporalConfig:
     carry_norms: bool = True  # b: EMA of instance-norm statistics
     norm_momentum: float = 0.5  # weight of the previous statistics
     stabilize: bool = True  # c: blend with the flow-warped previous output
-    # Weight of the warped previous output on consistent pixels. With starry's steady network (2026-12-02,
-    # bunny, 48 frames) 0.6 gives E_warp 4.7x source at d_style 0.367, 0.85 gives 3.0x at 0.404: the
-    # lightest blend under the issue's ratio of 5 keeps the most texture.
-    blend: float = 0.6
+    # Weight of the warped previous output on consistent pixels; None: the network's own (for_network).
+    blend: float | None = None
     keep_contrast: bool = False  # fade and stabilize keep the strokes' local contrast (rtstyle.contrast)
     contrast_radius: int = 4  # window of the local statistics: (2r + 1)^2 pixels
     max_gain: float = 2.0
@@ -122,7 +124,7 @@ class TemporalConfig:
         if self.keyframe_interval < 1:
             raise ValueError("--keyframe-interval must be at least 1")
         for name in ("norm_momentum", "blend"):
-            if not 0.0 <= getattr(self, name) < 1.0:
+            if getattr(self, name) is not None and not 0.0 <= getattr(self, name) < 1.0:
                 raise ValueError(f"{name} must be in [0, 1)")
         if not 0.0 < self.flow_scale <= 1.0:
             raise ValueError("--flow-scale must be in (0, 1]")
@@ -132,6 +134,15 @@ class TemporalConfig:
             raise ValueError("lock_period must be at least 1")
         if self.contrast_radius < 1 or self.max_gain < 1.0:
             raise ValueError("contrast_radius must be at least 1 and max_gain at least 1")
+
+    def for_network(self, card: dict) -> TemporalConfig:
+        """This config with the stabiliser weight of the network's card (``"temporal": {"blend": w}``,
+        the lightest blend under the issue's E_warp ratio of 5 on bunny for that network) where none
+        was given, else DEFAULT_BLEND. A network that paints steady strokes needs less blending, and
+        every bit of blending it is spared keeps its texture."""
+        if self.blend is not None:
+            return self
+        return replace(self, blend=float(card.get("temporal", {}).get("blend", DEFAULT_BLEND)))
 
     @property
     def enabled(self) -> bool:
@@ -243,6 +254,9 @@ class TemporalStage:
             self.notes.append("no trunk/head graphs for this model (export/split_export.py writes them): "
                               "feature reuse and carried norm statistics are off")
             config = replace(config, reuse=False, carry_norms=False)
+        config = config.for_network({})
+        if config.blend == 0.0:  # a steady network's own weight may be 0: then there is nothing to warp and mix
+            config = replace(config, stabilize=False)
         self.config = config
         self.full = full
         self.trunk, self.head = (Half(split[0]), Half(split[1])) if split else (None, None)
@@ -546,12 +560,13 @@ def entering_bands(outside: np.ndarray, margin: int, min_depth: int = 1) -> list
     return merged
 
 
-def make_stage(config: TemporalConfig, full: Callable[[np.ndarray], np.ndarray], model_path: str | Path, engine: str,
+def make_stage(config: TemporalConfig, full: Callable[[np.ndarray], np.ndarray], style: StyleModel, engine: str,
                options: EngineOptions) -> TemporalStage:
     """The temporal stage for a model, with its trunk/head graphs when they exist beside it."""
+    config = config.for_network(style.card)
     split = None
     if config.reuse or config.carry_norms:
-        paths = split_paths(model_path)
+        paths = split_paths(style.path)
         if all(p.is_file() for p in paths):
             # The head sees a new batch shape on almost every frame (the hole crops). With ONNX Runtime's
             # memory pattern (buffers planned per shape) the two halves' arenas then keep growing with

@@ -16,7 +16,8 @@ from rtstyle.pipeline import Frame
 from rtstyle.registry import builtin_styles
 from rtstyle.sources import VideoSource
 from rtstyle.stylizer import Stylizer
-from rtstyle.temporal import FIRST_STATS, MECHANISMS, MOMENTUM, STATS, STATS_PREV, TemporalConfig, split_paths
+from rtstyle.temporal import (DEFAULT_BLEND, FIRST_STATS, MECHANISMS, MOMENTUM, STATS, STATS_PREV, TemporalConfig,
+                              make_stage, split_paths)
 
 SIZE = (128, 72)  # bunny downscaled 5x: the network and the flow at a test's budget
 
@@ -229,6 +230,23 @@ def test_a_model_without_halves_keeps_only_stabilisation(tmp_path, frames):
     assert s.temporal.config.stabilize and not (s.temporal.config.reuse or s.temporal.config.carry_norms)
     assert "no trunk/head graphs" in s.temporal.notes[0]
     assert s.stylize(frames[0]).shape == frames[0].shape
+
+
+def test_the_stabiliser_weight_is_the_networks_own_unless_given(frames, per_frame):
+    starry = builtin_styles()["starry"]
+    for config, card, expected in ((TemporalConfig(), {}, DEFAULT_BLEND),
+                                   (TemporalConfig(), {"temporal": {"blend": 0.3}}, 0.3),
+                                   (TemporalConfig(blend=0.8), {"temporal": {"blend": 0.3}}, 0.8)):
+        stage = make_stage(config, lambda x: x, replace(starry, card=card), "onnxruntime", EngineOptions(threads=1))
+        assert stage.config.blend == expected
+    for style in builtin_styles().values():
+        s = Stylizer(style.name, threads=1, temporal=TemporalConfig())
+        assert s.temporal.config.blend == style.card.get("temporal", {}).get("blend", DEFAULT_BLEND)
+    # Weight 0 leaves every picture as the network painted it; any other weight mixes in the past.
+    stream = {w: Stylizer("starry", threads=1, temporal=TemporalConfig.only(["stabilize"], blend=w)) for w in (0.0, 0.6)}
+    outs = {w: [s.stylize(f) for f in frames[:4]] for w, s in stream.items()}
+    assert np.array_equal(np.array(outs[0.0]), per_frame[:4])
+    assert np.abs(np.array(outs[0.6], int) - per_frame[:4]).mean() > 1
 
 
 def test_bad_temporal_settings_are_value_errors():
