@@ -244,6 +244,8 @@ def evaluate(cfg: QualityConfig, stylize: StylizeFn, log: Callable[[str], None] 
         training = style.card.get("training", {})
         report["styles"][style.name] = {"label": style.label, "painting": style.painting.name,
                                         "model": {"steps": training.get("steps"),
+                                                  "steady_steps": style.card.get("steady_fine_tune", {})
+                                                  .get("settings", {}).get("steps"),
                                                   "training_seconds": style.card.get("training_seconds"),
                                                   "provisional": style.card.get("provisional")},
                                         "style_size": style.style_size, "gatys": asdict(gatys_cfg),
@@ -381,7 +383,9 @@ def markdown(report: dict, command: str, description: str) -> str:
         "content_weight·d_content + style_weight·d_style (informative, no bar).",
         "",
         f"- Networks: {description}."
-        + "".join(f" {name}: {s['model']['steps'] or '?'} training steps." for name, s in report["styles"].items()),
+        + "".join(f" {name}: {s['model']['steps'] or '?'} training steps"
+                  + (f" + {s['model']['steady_steps']} steady fine-tune ({name}.json)" if s['model'].get('steady_steps') else "")
+                  + "." for name, s in report["styles"].items()),
         f"- Eval photos: {cfg['photos']}, long side {cfg['size']} px, all images measured as uint8.",
         gatys_note,
         f"- VGG16: {Path(cfg['vgg']).name}; torch {report['torch']}.",

@@ -10,7 +10,8 @@
 
 For each clip (first --frames frames, or :FRAMES after its name, at the clip's
 own resolution) and each variant -- per-frame (no temporal stage), each
-mechanism alone (reuse, propagate, fade, norms, stabilize, lock), all together, all
+mechanism alone (reuse, propagate, fade, norms, stabilize, lock), all together, the
+default (all together with the network's own settings: its card's ``temporal``), all
 together with the blends' contrast kept (all+contrast) or with the stride
 lock (all+lock), stabilize+lock, and all but the stabiliser (all-stabilize, and
 all-stabilize+contrast: the strongest style) -- it measures:
@@ -78,6 +79,7 @@ def variants(**kw) -> dict[str, TemporalConfig | None]:
     out: dict[str, TemporalConfig | None] = {"per-frame": None}
     out.update({m: TemporalConfig.only([m], **kw) for m in MECHANISMS if m != "contrast"})
     out["all"] = TemporalConfig.only(DEFAULT_MECHANISMS, **kw)
+    out["default"] = TemporalConfig(**kw)  # what `rtstyle video` runs: all, with the network's own blend and contrast
     for extra in ("lock", "contrast"):
         if extra not in DEFAULT_MECHANISMS:
             out[f"all+{extra}"] = TemporalConfig.only((*DEFAULT_MECHANISMS, extra), **kw)

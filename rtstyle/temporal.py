@@ -26,7 +26,7 @@ a''. ``fade`` (with ``propagate``): a key frame's picture does not replace the
 c. ``stabilize``: the output is blended with the previous output warped by
    flow, only where a forward-backward check says the pixel is visible in both
    frames (Ruder et al. 2016), so moving and disoccluded regions do not ghost.
-   ``contrast`` (``keep_contrast``, opt-in): the blends of a'' and c keep the
+   ``contrast`` (``keep_contrast``, opt-in or the network's own): the blends of a'' and c keep the
    strokes' local contrast (rtstyle.contrast): the fade's mix gets the local
    variance of the two pictures' own, interpolated; the stabiliser's output gets
    the fresh frame's, on the way out only (the stream's state stays the plain blend).
@@ -99,7 +99,8 @@ class TemporalConfig:
     stabilize: bool = True  # c: blend with the flow-warped previous output
     # Weight of the warped previous output on consistent pixels; None: the network's own (for_network).
     blend: float | None = None
-    keep_contrast: bool = False  # fade and stabilize keep the strokes' local contrast (rtstyle.contrast)
+    # Fade and stabilize keep the strokes' local contrast (rtstyle.contrast); None: the network's own, else off.
+    keep_contrast: bool | None = None
     contrast_radius: int = 4  # window of the local statistics: (2r + 1)^2 pixels
     max_gain: float = 2.0
     lock: bool = False  # d: keep the content on the network's stride grid
@@ -136,13 +137,15 @@ class TemporalConfig:
             raise ValueError("contrast_radius must be at least 1 and max_gain at least 1")
 
     def for_network(self, card: dict) -> TemporalConfig:
-        """This config with the stabiliser weight of the network's card (``"temporal": {"blend": w}``,
-        the lightest blend under the issue's E_warp ratio of 5 on bunny for that network) where none
-        was given, else DEFAULT_BLEND. A network that paints steady strokes needs less blending, and
-        every bit of blending it is spared keeps its texture."""
-        if self.blend is not None:
-            return self
-        return replace(self, blend=float(card.get("temporal", {}).get("blend", DEFAULT_BLEND)))
+        """This config with the settings measured for the network (its card's ``"temporal": {"blend": w,
+        "contrast": bool}``: on bunny, the lightest blend that keeps the issue's E_warp ratio of 5, and
+        whether the blends keep the strokes' contrast) where none were given, else DEFAULT_BLEND and no
+        contrast. A network that paints steady strokes needs less blending, and every bit of blending
+        it is spared keeps its texture."""
+        own = card.get("temporal", {})
+        return replace(self, blend=float(own.get("blend", DEFAULT_BLEND)) if self.blend is None else self.blend,
+                       keep_contrast=(bool(own.get("contrast", False)) if self.keep_contrast is None
+                                      else self.keep_contrast))
 
     @property
     def enabled(self) -> bool:

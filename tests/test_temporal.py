@@ -16,8 +16,8 @@ from rtstyle.pipeline import Frame
 from rtstyle.registry import builtin_styles
 from rtstyle.sources import VideoSource
 from rtstyle.stylizer import Stylizer
-from rtstyle.temporal import (DEFAULT_BLEND, FIRST_STATS, MECHANISMS, MOMENTUM, STATS, STATS_PREV, TemporalConfig,
-                              make_stage, split_paths)
+from rtstyle.temporal import (DEFAULT_BLEND, DEFAULT_MECHANISMS, FIRST_STATS, MECHANISMS, MOMENTUM, STATS,
+                              STATS_PREV, TemporalConfig, make_stage, split_paths)
 
 SIZE = (128, 72)  # bunny downscaled 5x: the network and the flow at a test's budget
 
@@ -234,14 +234,25 @@ def test_a_model_without_halves_keeps_only_stabilisation(tmp_path, frames):
 
 def test_the_stabiliser_weight_is_the_networks_own_unless_given(frames, per_frame):
     starry = builtin_styles()["starry"]
-    for config, card, expected in ((TemporalConfig(), {}, DEFAULT_BLEND),
-                                   (TemporalConfig(), {"temporal": {"blend": 0.3}}, 0.3),
-                                   (TemporalConfig(blend=0.8), {"temporal": {"blend": 0.3}}, 0.8)):
+    steady = {"temporal": {"blend": 0.0, "contrast": True}}
+    for config, card, blend, contrast, stabilize in (
+            (TemporalConfig(), {}, DEFAULT_BLEND, False, True),
+            (TemporalConfig(), {"temporal": {"blend": 0.3}}, 0.3, False, True),
+            (TemporalConfig(blend=0.8), {"temporal": {"blend": 0.3}}, 0.8, False, True),
+            (TemporalConfig(), steady, 0.0, True, False),  # nothing to blend: the stabiliser is off
+            (TemporalConfig.only(DEFAULT_MECHANISMS), steady, 0.0, False, False),  # named mechanisms are exact
+            (TemporalConfig(blend=0.5), steady, 0.5, True, True)):
         stage = make_stage(config, lambda x: x, replace(starry, card=card), "onnxruntime", EngineOptions(threads=1))
-        assert stage.config.blend == expected
+        assert (stage.config.blend, stage.config.keep_contrast, stage.config.stabilize) == (blend, contrast, stabilize)
     for style in builtin_styles().values():
         s = Stylizer(style.name, threads=1, temporal=TemporalConfig())
-        assert s.temporal.config.blend == style.card.get("temporal", {}).get("blend", DEFAULT_BLEND)
+        own = style.card.get("temporal", {})
+        assert s.temporal.config.blend == own.get("blend", DEFAULT_BLEND)
+        assert s.temporal.config.keep_contrast == own.get("contrast", False)
+        # A student paints its own strokes: what was measured on the full network is not its own.
+        student = Stylizer(style.name, threads=1, quality="fast", temporal=TemporalConfig())
+        assert student.style.path != style.path
+        assert (student.temporal.config.blend, student.temporal.config.keep_contrast) == (DEFAULT_BLEND, False)
     # Weight 0 leaves every picture as the network painted it; any other weight mixes in the past.
     stream = {w: Stylizer("starry", threads=1, temporal=TemporalConfig.only(["stabilize"], blend=w)) for w in (0.0, 0.6)}
     outs = {w: [s.stylize(f) for f in frames[:4]] for w, s in stream.items()}
