@@ -54,8 +54,9 @@ def add_temporal_args(p: argparse.ArgumentParser, default: bool = True, flow_sca
                         "--no-temporal stylizes every frame independently)")
     p.add_argument("--keyframe-interval", type=int, default=None, metavar="N",
                    help="run the full network at least every N frames (default: 6)")
-    p.add_argument("--temporal-mechanisms", default=",".join(DEFAULT_MECHANISMS), metavar="LIST",
-                   help=f"which of {','.join(MECHANISMS)} to use (default: {','.join(DEFAULT_MECHANISMS)})")
+    p.add_argument("--temporal-mechanisms", default=None, metavar="LIST",
+                   help=f"which of {','.join(MECHANISMS)} to use (default: {','.join(DEFAULT_MECHANISMS)}, "
+                        "plus contrast where the style's card asks for it)")
     p.add_argument("--flow-scale", type=float, default=flow_scale, metavar="S",
                    help=f"compute optical flow on frames scaled by S: smaller is faster, larger follows the "
                         f"strokes more closely (default: {flow_scale})")
@@ -78,6 +79,8 @@ def temporal_config(a: argparse.Namespace):
     extra = {"flow_scale": a.flow_scale, "flow_preset": a.flow_preset, "blend": a.blend}
     if a.keyframe_interval is not None:
         extra["keyframe_interval"] = a.keyframe_interval
+    if a.temporal_mechanisms is None:  # the network's own choices (its card's "temporal")
+        return TemporalConfig(**extra)
     return TemporalConfig.only([m.strip() for m in a.temporal_mechanisms.split(",") if m.strip()], **extra)
 
 

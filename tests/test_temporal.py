@@ -310,6 +310,21 @@ def test_flow_scale_defaults_per_command():
     assert temporal_config(parse(["video", "a.mp4", "b.mp4", "--flow-preset", "refined"])).flow_preset == "refined"
 
 
+def test_video_cli_takes_the_networks_own_temporal_settings_unless_named():
+    from rtstyle.cli import build_parser, make_stylizer
+
+    parse = build_parser().parse_args
+    for style in builtin_styles().values():
+        own = style.card.get("temporal", {})
+        config = make_stylizer(parse(["video", "a.mp4", "b.mp4", "--style", style.name, "--threads", "1"])).temporal.config
+        assert (config.blend, config.keep_contrast) == (own.get("blend", DEFAULT_BLEND), own.get("contrast", False))
+        assert config.stabilize == (config.blend > 0)
+    named = ["video", "a.mp4", "b.mp4", "--style", "wave", "--temporal-mechanisms", "reuse,propagate,fade,stabilize",
+             "--blend", "0.3", "--threads", "1"]
+    config = make_stylizer(parse(named)).temporal.config
+    assert (config.blend, config.keep_contrast, config.stabilize, config.carry_norms) == (0.3, False, True, False)
+
+
 def test_head_on_a_crop_with_frozen_statistics_matches_the_full_head(frames, halves):
     """Why propagation can run the head on crops only: normalised with the full frame's
     statistics, a crop's inside (beyond the margin) is the full head's output."""
