@@ -341,6 +341,11 @@ def fmt(v: float | None, pct: bool = False) -> str:
     return f"{v:.0%}" if pct else f"{v:.3f}"
 
 
+def steady(name: str, model: dict) -> str:
+    """The steady fine-tune a network had after its training (NAME.json, steady_fine_tune), if any."""
+    return f" + {model['steady_steps']} steady fine-tune ({name}.json)" if model.get("steady_steps") else ""
+
+
 def markdown(report: dict, command: str, description: str) -> str:
     cfg = report["config"]
     lines = [
@@ -383,9 +388,8 @@ def markdown(report: dict, command: str, description: str) -> str:
         "content_weight·d_content + style_weight·d_style (informative, no bar).",
         "",
         f"- Networks: {description}."
-        + "".join(f" {name}: {s['model']['steps'] or '?'} training steps"
-                  + (f" + {s['model']['steady_steps']} steady fine-tune ({name}.json)" if s['model'].get('steady_steps') else "")
-                  + "." for name, s in report["styles"].items()),
+        + "".join(f" {name}: {s['model']['steps'] or '?'} training steps{steady(name, s['model'])}."
+                  for name, s in report["styles"].items()),
         f"- Eval photos: {cfg['photos']}, long side {cfg['size']} px, all images measured as uint8.",
         gatys_note,
         f"- VGG16: {Path(cfg['vgg']).name}; torch {report['torch']}.",
