@@ -44,7 +44,7 @@ machine, or a steady load: compare the load averages printed per variant).
 
 Writes benchmarks/results/temporal.md, temporal.json, temporal_plot.png
 (fps vs E_warp ratio) and temporal_strip.jpg (source / per-frame / all
-mechanisms, consecutive frames side by side, with a zoomed crop).
+mechanisms / the default, consecutive frames side by side, with a zoomed crop).
 The machine's load average is recorded before and after each clip.
 """
 from __future__ import annotations
@@ -203,11 +203,12 @@ def style_strength(frames: list[np.ndarray], outputs: dict[str, list[np.ndarray]
 
 
 def strip(frames: list[np.ndarray], outputs: dict[str, list[np.ndarray]], start: int, count: int = 4) -> np.ndarray:
-    """Rows: source, per-frame, all (and all-stabilize, with contrast); columns: ``count`` consecutive frames, then a 2x zoom of the centre of the last."""
+    """Rows: source, per-frame, all, the default (and all-stabilize, with contrast); columns: ``count``
+    consecutive frames, then a 2x zoom of the centre of the last."""
     from benchmarks.quality import put_label  # (imports torch, like the quality measurement)
 
-    rows = {"source": frames, **{k: outputs[k] for k in ("per-frame", "all", "all-stabilize", "all-stabilize+contrast")
-                                       if k in outputs}}
+    shown = ("per-frame", "all", "default", "all-stabilize", "all-stabilize+contrast")
+    rows = {"source": frames, **{k: outputs[k] for k in shown if k in outputs}}
     h, w = frames[0].shape[:2]
     scale = min(1.0, 320 / w)
     cw, ch = round(w * scale), round(h * scale)
