@@ -143,9 +143,9 @@ class TemporalConfig:
         contrast. A network that paints steady strokes needs less blending, and every bit of blending
         it is spared keeps its texture."""
         own = card.get("temporal", {})
-        return replace(self, blend=float(own.get("blend", DEFAULT_BLEND)) if self.blend is None else self.blend,
-                       keep_contrast=(bool(own.get("contrast", False)) if self.keep_contrast is None
-                                      else self.keep_contrast))
+        blend = float(own.get("blend", DEFAULT_BLEND)) if self.blend is None else self.blend
+        contrast = bool(own.get("contrast", False)) if self.keep_contrast is None else self.keep_contrast
+        return replace(self, blend=blend, keep_contrast=contrast)
 
     @property
     def enabled(self) -> bool:

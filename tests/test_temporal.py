@@ -316,7 +316,8 @@ def test_video_cli_takes_the_networks_own_temporal_settings_unless_named():
     parse = build_parser().parse_args
     for style in builtin_styles().values():
         own = style.card.get("temporal", {})
-        config = make_stylizer(parse(["video", "a.mp4", "b.mp4", "--style", style.name, "--threads", "1"])).temporal.config
+        args = parse(["video", "a.mp4", "b.mp4", "--style", style.name, "--threads", "1"])
+        config = make_stylizer(args).temporal.config
         assert (config.blend, config.keep_contrast) == (own.get("blend", DEFAULT_BLEND), own.get("contrast", False))
         assert config.stabilize == (config.blend > 0)
     named = ["video", "a.mp4", "b.mp4", "--style", "wave", "--temporal-mechanisms", "reuse,propagate,fade,stabilize",
