@@ -50,6 +50,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from rtstyle.flow import DisFlow, consistent, gray, inside, resize_flow, warping_error  # noqa: E402
+from rtstyle.registry import resolve_model  # noqa: E402
 from rtstyle.stylizer import Stylizer  # noqa: E402
 from rtstyle.temporal import TemporalConfig  # noqa: E402
 from temporal import METRIC_FLOWS, VIDEOS, read_frames, style_strength  # noqa: E402  (this folder is on sys.path)
@@ -114,7 +115,7 @@ def run_clip(name: str, a: argparse.Namespace) -> dict:
         frames = [np.clip(f + rng.normal(0.0, a.noise, f.shape), 0, 255).astype(np.uint8) for f in frames]
     judges = judge(frames, true_flows)
 
-    config = TemporalConfig()
+    config = TemporalConfig().for_network(resolve_model(a.style).card)  # the stage as `rtstyle video` runs it
     dis = DisFlow(config.flow_preset)
     h, w = frames[0].shape[:2]
     small = (round(w * config.flow_scale), round(h * config.flow_scale))

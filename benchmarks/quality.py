@@ -244,8 +244,8 @@ def evaluate(cfg: QualityConfig, stylize: StylizeFn, log: Callable[[str], None] 
         training = style.card.get("training", {})
         report["styles"][style.name] = {"label": style.label, "painting": style.painting.name,
                                         "model": {"steps": training.get("steps"),
-                                                  "steady_steps": style.card.get("steady_fine_tune", {})
-                                                  .get("settings", {}).get("steps"),
+                                                  "steady_steps": sum(tune["settings"]["steps"] for tune
+                                                                      in style.card.get("fine_tunes", [])),
                                                   "training_seconds": style.card.get("training_seconds"),
                                                   "provisional": style.card.get("provisional")},
                                         "style_size": style.style_size, "gatys": asdict(gatys_cfg),
@@ -342,7 +342,7 @@ def fmt(v: float | None, pct: bool = False) -> str:
 
 
 def steady(name: str, model: dict) -> str:
-    """The steady fine-tune a network had after its training (NAME.json, steady_fine_tune), if any."""
+    """The steady fine-tunes a network had after its training (NAME.json, fine_tunes), if any."""
     return f" + {model['steady_steps']} steady fine-tune ({name}.json)" if model.get("steady_steps") else ""
 
 

@@ -47,13 +47,13 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
 def add_temporal_args(p: argparse.ArgumentParser, default: bool = True, flow_scale: float = 1.0) -> None:
     """Video and camera streams: reuse work and smooth across frames (rtstyle.temporal)."""
     from .flow import PRESETS
-    from .temporal import DEFAULT_MECHANISMS, MECHANISMS, TemporalConfig
+    from .temporal import DEFAULT_MECHANISMS, DEFAULT_PRESET, MECHANISMS
 
     p.add_argument("--temporal", action=argparse.BooleanOptionalAction, default=default,
                    help=f"feature reuse across frames and flicker reduction (default: {'on' if default else 'off'}; "
                         "--no-temporal stylizes every frame independently)")
     p.add_argument("--keyframe-interval", type=int, default=None, metavar="N",
-                   help="run the full network at least every N frames (default: 6)")
+                   help="run the full network at least every N frames (default: the style's own, else 6)")
     p.add_argument("--temporal-mechanisms", default=None, metavar="LIST",
                    help=f"which of {','.join(MECHANISMS)} to use (default: {','.join(DEFAULT_MECHANISMS)}, "
                         "plus contrast where the style's card asks for it)")
@@ -64,10 +64,10 @@ def add_temporal_args(p: argparse.ArgumentParser, default: bool = True, flow_sca
                    help="stabilize: weight of the previous picture, in [0, 1): higher is steadier, lower keeps "
                         "more texture (default: the style's own, the lightest that keeps flicker within 5x "
                         "the source video's)")
-    default_preset = TemporalConfig().flow_preset
-    p.add_argument("--flow-preset", default=default_preset, choices=list(PRESETS),
-                   help="DIS optical-flow preset: 'refined' follows the motion more closely (steadier strokes) "
-                        f"at ~3.5x the flow time, for offline work (default: {default_preset})")
+    p.add_argument("--flow-preset", default=None, choices=list(PRESETS),
+                   help="DIS optical-flow preset the pictures are carried along: 'refined' follows the motion "
+                        "more closely (steadier strokes) at ~3.5x the flow time (default: the style's own, "
+                        f"else {DEFAULT_PRESET})")
 
 
 def temporal_config(a: argparse.Namespace):
@@ -76,9 +76,8 @@ def temporal_config(a: argparse.Namespace):
         return None
     from .temporal import TemporalConfig
 
-    extra = {"flow_scale": a.flow_scale, "flow_preset": a.flow_preset, "blend": a.blend}
-    if a.keyframe_interval is not None:
-        extra["keyframe_interval"] = a.keyframe_interval
+    extra = {"flow_scale": a.flow_scale, "flow_preset": a.flow_preset, "blend": a.blend,
+             "keyframe_interval": a.keyframe_interval}
     if a.temporal_mechanisms is None:  # the network's own choices (its card's "temporal")
         return TemporalConfig(**extra)
     return TemporalConfig.only([m.strip() for m in a.temporal_mechanisms.split(",") if m.strip()], **extra)

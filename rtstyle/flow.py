@@ -38,6 +38,7 @@ class DisFlow:
     """OpenCV's DIS optical flow (Kroeger et al. 2016): a few ms on a downscaled frame."""
 
     def __init__(self, preset: str = "ultrafast"):
+        self.preset = preset
         self.dis = _dis(*PRESETS[preset])
 
     def __call__(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:

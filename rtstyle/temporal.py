@@ -84,19 +84,25 @@ FIRST_STATS = np.zeros((1, 2, 8192), np.float32)
 # The stabiliser's weight for a network whose card names none. With starry's steady network (2026-12-02,
 # bunny, 48 frames) 0.6 gives E_warp 4.7x source at d_style 0.367, 0.85 gives 3.0x at 0.404.
 DEFAULT_BLEND = 0.6
+DEFAULT_PRESET = "medium"  # the flow preset of a network whose card names none
+# The settings a network's card may choose (its "temporal" entry; the key there -> the TemporalConfig field) and
+# what a network whose card names none gets: a TemporalConfig field left None is resolved from here.
+NETWORK_SETTINGS = {"stabilize": ("stabilize", True), "blend": ("blend", DEFAULT_BLEND),
+                    "contrast": ("keep_contrast", False), "flow": ("flow_preset", DEFAULT_PRESET),
+                    "keyframe_interval": ("keyframe_interval", 6)}
 
 
 @dataclass(frozen=True)
 class TemporalConfig:
     reuse: bool = True  # a: trunk on key frames, warped features in between
-    keyframe_interval: int = 6  # at most this many frames per key frame
+    keyframe_interval: int | None = None  # at most this many frames per key frame; None: the network's own
     rekey_error: float = 0.05  # fraction of pixels the flow from the key frame cannot explain: take a key frame
     propagate: bool = True  # a': warp the key frame's output, run the head only on the holes
     max_holes: float = 0.5  # fraction of the frame in hole crops above which the whole head runs
     fade: bool = True  # a'': the previous picture fades out over a key interval instead of jumping
     carry_norms: bool = True  # b: EMA of instance-norm statistics
     norm_momentum: float = 0.5  # weight of the previous statistics
-    stabilize: bool = True  # c: blend with the flow-warped previous output
+    stabilize: bool | None = None  # c: blend with the flow-warped previous output; None: the network's own
     # Weight of the warped previous output on consistent pixels; None: the network's own (for_network).
     blend: float | None = None
     # Fade and stabilize keep the strokes' local contrast (rtstyle.contrast); None: the network's own, else off.
@@ -116,20 +122,21 @@ class TemporalConfig:
     # Occlusion check: the squared round-trip error allowed, in frame pixels squared (at half size this is
     # Sundaram et al.'s 0.5 flow pixels squared; at full size a 0.5 would call most texture occluded).
     slack: float = 2.0
-    # DIS medium, not fast: 2-3x closer to the true motion (benchmarks/flow_truth.py), which halved E_warp
-    # (bunny, fine-DIS metric, half-size flow: ratio 13.3 -> 7.6) for a few ms more per flow.
-    flow_preset: str = "medium"
+    # DIS preset of the flow the pictures are carried along; None: the network's own (for_network), else
+    # medium. Medium, not fast: 2-3x closer to the true motion (benchmarks/flow_truth.py), which halved
+    # E_warp (bunny, fine-DIS metric, half-size flow: ratio 13.3 -> 7.6) for a few ms more per flow.
+    flow_preset: str | None = None
     cut_threshold: float = 0.15  # mean |gray difference| in [0, 1] of thumbnails: a scene cut
 
     def __post_init__(self) -> None:
-        if self.keyframe_interval < 1:
+        if self.keyframe_interval is not None and self.keyframe_interval < 1:
             raise ValueError("--keyframe-interval must be at least 1")
         for name in ("norm_momentum", "blend"):
             if getattr(self, name) is not None and not 0.0 <= getattr(self, name) < 1.0:
                 raise ValueError(f"{name} must be in [0, 1)")
         if not 0.0 < self.flow_scale <= 1.0:
             raise ValueError("--flow-scale must be in (0, 1]")
-        if self.flow_preset not in PRESETS:
+        if self.flow_preset is not None and self.flow_preset not in PRESETS:
             raise ValueError(f"unknown flow_preset {self.flow_preset!r}; choose from {', '.join(PRESETS)}")
         if self.lock_period < 1:
             raise ValueError("lock_period must be at least 1")
@@ -137,19 +144,18 @@ class TemporalConfig:
             raise ValueError("contrast_radius must be at least 1 and max_gain at least 1")
 
     def for_network(self, card: dict) -> TemporalConfig:
-        """This config with the settings measured for the network (its card's ``"temporal": {"blend": w,
-        "contrast": bool}``: on bunny, the lightest blend that keeps the issue's E_warp ratio of 5, and
-        whether the blends keep the strokes' contrast) where none were given, else DEFAULT_BLEND and no
-        contrast. A network that paints steady strokes needs less blending, and every bit of blending
-        it is spared keeps its texture."""
+        """This config with the settings measured for the network where none were given (its card's
+        ``"temporal"`` entry, NETWORK_SETTINGS; e.g. on bunny the lightest blend that keeps the issue's
+        E_warp ratio of 5, whether the blends keep the strokes' contrast, the flow), else the defaults
+        there. A network that paints steady strokes needs less blending, and every bit of blending it is
+        spared keeps its texture."""
         own = card.get("temporal", {})
-        blend = float(own.get("blend", DEFAULT_BLEND)) if self.blend is None else self.blend
-        contrast = bool(own.get("contrast", False)) if self.keep_contrast is None else self.keep_contrast
-        return replace(self, blend=blend, keep_contrast=contrast)
+        return replace(self, **{name: own.get(key, default) if getattr(self, name) is None else getattr(self, name)
+                                for key, (name, default) in NETWORK_SETTINGS.items()})
 
     @property
     def enabled(self) -> bool:
-        return self.reuse or self.carry_norms or self.stabilize or self.lock
+        return self.reuse or self.carry_norms or self.stabilize is not False or self.lock
 
     @property
     def propagating(self) -> bool:
@@ -258,12 +264,16 @@ class TemporalStage:
                               "feature reuse and carried norm statistics are off")
             config = replace(config, reuse=False, carry_norms=False)
         config = config.for_network({})
-        if config.blend == 0.0:  # a steady network's own weight may be 0: then there is nothing to warp and mix
+        if config.blend == 0.0:  # nothing to warp and mix
             config = replace(config, stabilize=False)
         self.config = config
         self.full = full
         self.trunk, self.head = (Half(split[0]), Half(split[1])) if split else (None, None)
         self.dis = DisFlow(config.flow_preset)
+        # The backward flow only feeds the occlusion check, whose slack (2 px squared) swallows what a finer
+        # preset would add: it runs at most medium, so a refined carrying flow costs one slow flow, not two.
+        check = min(config.flow_preset, DEFAULT_PRESET, key=list(PRESETS).index)
+        self.check_dis = self.dis if check == config.flow_preset else DisFlow(check)
         self.keyframes = 0  # trunk runs so far (key frames), for reports
         self.frames = 0
         self.reset()
@@ -303,7 +313,7 @@ class TemporalStage:
             flow = self.dis(g, self.prev_gray)
             entering = ~inside(flow)
             matched = self._matches(g, self.prev_gray, flow) & ~entering
-            valid = consistent(flow, self.dis(self.prev_gray, g), cfg.slack * cfg.flow_scale**2) & matched
+            valid = consistent(flow, self.check_dis(self.prev_gray, g), cfg.slack * cfg.flow_scale**2) & matched
             self.step = Step(flow, resize_flow(flow, (w, h)), valid.astype(np.float32), matched, entering)
             for carried in (self.key, self.fading):
                 if carried is not None:
