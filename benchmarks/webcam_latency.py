@@ -105,6 +105,7 @@ def main() -> int:
     p.add_argument("--screenshot", type=Path,
                    help="save a screenshot of the window, then one side by side (key v); needs Pillow with XCB")
     p.add_argument("--temporal", action="store_true", help="with the temporal stage, as `rtstyle webcam --temporal`")
+    p.add_argument("--flow-preset", help="with --temporal: the stage's DIS preset (default: the network's own)")
     p.add_argument("--out", type=Path, default=RESULTS / "webcam_latency")
     a = p.parse_args()
 
@@ -128,8 +129,9 @@ def main() -> int:
                                *([] if a.no_stamp else ["--stamp"])], stderr=subprocess.DEVNULL)
     time.sleep(2.0)  # decoding the clip into memory
 
-    stylizer = Stylizer(a.style, threads=a.threads, max_size=a.max_size,
-                        temporal=TemporalConfig() if a.temporal else None)
+    # As `rtstyle webcam --temporal` builds it: flow at half size, the rest the network's own unless given.
+    temporal = TemporalConfig(flow_scale=0.5, flow_preset=a.flow_preset) if a.temporal else None
+    stylizer = Stylizer(a.style, threads=a.threads, max_size=a.max_size, temporal=temporal)
     live = LiveStylizer([a.style], lambda name: stylizer, ControlState(), stylizer)
     shown: list[tuple[int | None, float]] = []
 
