@@ -55,8 +55,8 @@ def add_temporal_args(p: argparse.ArgumentParser, default: bool = True, flow_sca
     p.add_argument("--keyframe-interval", type=int, default=None, metavar="N",
                    help="run the full network at least every N frames (default: the style's own, else 6)")
     p.add_argument("--temporal-mechanisms", default=None, metavar="LIST",
-                   help=f"which of {','.join(MECHANISMS)} to use (default: {','.join(DEFAULT_MECHANISMS)}, "
-                        "plus contrast where the style's card asks for it)")
+                   help=f"which of {','.join(MECHANISMS)} to use (default: the style's own: "
+                        f"{','.join(DEFAULT_MECHANISMS)} unless its card drops stabilize or adds contrast)")
     p.add_argument("--flow-scale", type=float, default=flow_scale, metavar="S",
                    help=f"compute optical flow on frames scaled by S: smaller is faster, larger follows the "
                         f"strokes more closely (default: {flow_scale})")

@@ -39,13 +39,17 @@ d. ``lock``: the network's strokes are aliased to its stride grid: shifted by
    moved back. Key frames and frames the full network paints are locked; reused
    features are warped from the key frame's locked grid.
 
-Flow: two DIS flows per frame, to and from the previous frame. A key frame is
+Flow: two DIS flows per frame, to and from the previous frame: the first, which the pictures are
+carried along, with the network's own preset (``flow_preset``); the second only feeds the occlusion
+check and is never finer than medium. A key frame is
 reached by composing those steps (``Carried``), not by a flow over many frames: a
 long-range flow estimated afresh on each frame is off by a different fraction of a
 pixel each time, which makes warped strokes jitter; composed steps move together.
 
 a and b need the trunk/head graphs (NAME.trunk.onnx, NAME.head.onnx beside
 NAME.onnx, written by export/split_export.py); c works with any model.
+Settings left None in TemporalConfig are the network's own (its card's ``"temporal"``,
+NETWORK_SETTINGS): each style's stage was tuned on its own strokes (benchmarks/temporal.py).
 State lives here and in the Stylizer that owns it: one instance per stream.
 """
 from __future__ import annotations
