@@ -1,7 +1,7 @@
 """Speed and temporal stability of the temporal stage, per mechanism, on real clips.
 
     python benchmarks/temporal.py [--videos bunny.mp4,cockatoo.mp4:24] [--frames 48] [--style starry]
-                                  [--threads 2] [--keyframe-interval 6] [--flow-preset medium] [--flow-scale 0.5]
+                                  [--threads 2] [--keyframe-interval 6] [--fade-frames 6] [--flow-preset medium] [--flow-scale 0.5]
                                   [--quality-frames 4 (0: skip)]
                                   [--variants per-frame,all,...] [--sequential] [--tag _cockatoo]
     python benchmarks/temporal.py                          # the bunny table (results/temporal.md)
@@ -64,7 +64,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from rtstyle.flow import DisFlow, consistent, farneback, fine_dis, gray, resize_flow, warp, warping_error  # noqa: E402
+from rtstyle.flow import DisFlow, Oversampled, consistent, farneback, fine_dis, gray, resize_flow, warping_error  # noqa: E402
 from rtstyle.pipeline import Frame  # noqa: E402
 from rtstyle.registry import resolve_model  # noqa: E402
 from rtstyle.sources import VideoSource  # noqa: E402
@@ -121,7 +121,7 @@ class SourceFlow:
 
     def floor(self, sources: list[np.ndarray], stylized: list[np.ndarray], config: TemporalConfig) -> float:
         """E_warp of a picture that follows the stage's own flow perfectly: stylized frame t-1
-        warped to t by the stage's DIS flow (its flow scale and preset), scored against the
+        warped to t by the stage's DIS flow (its flow scale and preset) and warp, scored against the
         metric's flow. What remains is the two flows' disagreement, times the
         picture's texture energy: about the E_warp a stage driven by that flow gets
         while keeping ``stylized``'s texture at full strength."""
@@ -131,7 +131,7 @@ class SourceFlow:
         errors = []
         for (flow, valid), prev, cur, out in zip(self.pairs, sources, sources[1:], stylized):
             own = resize_flow(dis(gray(cur, size), gray(prev, size)), (w, h))
-            followed = (warp(out.astype(np.float32), own, sharp=True) + 0.5).clip(0, 255).astype(np.uint8)
+            followed = (Oversampled(out.astype(np.float32)).warp(own) + 0.5).clip(0, 255).astype(np.uint8)
             errors.append(warping_error(followed, out, flow, valid))
         return float(np.mean(errors))
 
@@ -278,8 +278,8 @@ def bench_clip(path: Path, a: argparse.Namespace, log) -> tuple[dict, dict[str, 
     log(f"{path.name}: {len(frames)} frames {frames[0].shape[1]}x{frames[0].shape[0]}, "
         f"source E_warp {source_e}, load {load_before[0]:.2f}")
     outputs, rows = {}, {}
-    configs = variants(keyframe_interval=a.keyframe_interval, blend=a.blend, flow_preset=a.flow_preset,
-                       flow_scale=a.flow_scale)
+    configs = variants(keyframe_interval=a.keyframe_interval, fade_frames=a.fade_frames, blend=a.blend,
+                       flow_preset=a.flow_preset, flow_scale=a.flow_scale)
     if a.variants:
         configs = {k: configs[k] for k in a.variants.split(",")}
     for name, (outs, info) in stylize_variants(frames, a.style, a.threads, configs, a.sequential).items():
@@ -294,10 +294,11 @@ def bench_clip(path: Path, a: argparse.Namespace, log) -> tuple[dict, dict[str, 
     for r in rows.values():
         r["speedup"] = r["fps"] / base
     # The flow the stage carries pictures along: --flow-preset, else the network's own.
-    stage = TemporalConfig(flow_preset=a.flow_preset, flow_scale=a.flow_scale, keyframe_interval=a.keyframe_interval)
-    stage = stage.for_network(resolve_model(a.style).card)
+    stage = TemporalConfig(flow_preset=a.flow_preset, flow_scale=a.flow_scale, keyframe_interval=a.keyframe_interval,
+                           fade_frames=a.fade_frames).for_network(resolve_model(a.style).card)
     result = {"frames": len(frames), "size": [frames[0].shape[1], frames[0].shape[0]],
               "flow_preset": stage.flow_preset, "keyframe_interval": stage.keyframe_interval,
+              "fade_frames": stage.fade_length,
               "source_e_warp": source_e, "variants": rows,
               "load_before": load_before, "load_after": os.getloadavg()}
     if "per-frame" in outputs:
@@ -316,9 +317,10 @@ def report_md(results: dict, a: argparse.Namespace) -> str:
         (v["blend"] for r in results.values() for v in r["variants"].values() if v["blend"] is not None), None)
     first = next(iter(results.values()))
     preset, interval = first["flow_preset"], first["keyframe_interval"]
+    fade = first.get("fade_frames", interval)
     stabiliser = "no stabiliser" if blend is None else f"blend {blend}"
     lines = [f"# Temporal stage: speed and stability ({a.style}, {a.threads} threads, "
-             f"key-frame interval {interval}, {stabiliser}, stage flow DIS {preset} "
+             f"key-frame interval {interval}, fade {fade} frames, {stabiliser}, stage flow DIS {preset} "
              f"x{a.flow_scale})", "",
              "Generated by `python benchmarks/temporal.py`. fps = Stylizer only (decode/encode excluded). "
              "E_warp per Lai et al. 2018 with flow computed on the source frames and a forward-backward "
@@ -368,6 +370,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--style", default="starry")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--keyframe-interval", type=int, default=None, help="default: the network's own")
+    p.add_argument("--fade-frames", type=int, default=None, help="default: the network's own")
     p.add_argument("--blend", type=float, default=None, help="stabilisation weight (default: the network's own)")
     p.add_argument("--flow-preset", default=None, help="the stage's DIS preset (default: the network's own)")
     p.add_argument("--flow-scale", type=float, default=TemporalConfig().flow_scale, help="the stage's flow scale")

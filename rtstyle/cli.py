@@ -54,6 +54,9 @@ def add_temporal_args(p: argparse.ArgumentParser, default: bool = True, flow_sca
                         "--no-temporal stylizes every frame independently)")
     p.add_argument("--keyframe-interval", type=int, default=None, metavar="N",
                    help="run the full network at least every N frames (default: the style's own, else 6)")
+    p.add_argument("--fade-frames", type=int, default=None, metavar="N",
+                   help="a key frame's new strokes fade in over N frames, at most the key-frame interval "
+                        "(default: the style's own, else the interval)")
     p.add_argument("--temporal-mechanisms", default=None, metavar="LIST",
                    help=f"which of {','.join(MECHANISMS)} to use (default: the style's own: "
                         f"{','.join(DEFAULT_MECHANISMS)} unless its card drops stabilize or adds contrast)")
@@ -77,7 +80,7 @@ def temporal_config(a: argparse.Namespace):
     from .temporal import TemporalConfig
 
     extra = {"flow_scale": a.flow_scale, "flow_preset": a.flow_preset, "blend": a.blend,
-             "keyframe_interval": a.keyframe_interval}
+             "keyframe_interval": a.keyframe_interval, "fade_frames": a.fade_frames}
     if a.temporal_mechanisms is None:  # the network's own choices (its card's "temporal")
         return TemporalConfig(**extra)
     return TemporalConfig.only([m.strip() for m in a.temporal_mechanisms.split(",") if m.strip()], **extra)

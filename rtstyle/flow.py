@@ -111,6 +111,29 @@ def warp(image: np.ndarray, flow: np.ndarray, sharp: bool = False) -> np.ndarray
     return np.concatenate([p if p.ndim == 3 else p[..., None] for p in parts], axis=2)
 
 
+class Oversampled:
+    """A picture to be warped many times without losing its finest strokes.
+
+    A stylized picture holds much of its texture near the pixel grid's limit (starry's hatching:
+    moved 0.5 px by bicubic ``warp``, its VGG style distance rises 17%; Lanczos, 5%). Interpolating
+    well costs: a Lanczos remap takes ~8x a bicubic one. Here the picture is enlarged 2x with Lanczos
+    once, and every warp samples that bicubically at the frame's own grid: the fine grid's content
+    sits at half its Nyquist limit, where bicubic passes it intact, so a warp costs a bicubic remap
+    (bunny's per-frame strokes moved 0.25 px: style distance 0.267 against unmoved 0.268; 0.5 px:
+    Lanczos's 0.280)."""
+
+    def __init__(self, image: np.ndarray):
+        self.image = image  # HxWxC, C <= 4
+        h, w = image.shape[:2]
+        self.big = cv2.resize(image, (2 * w, 2 * h), interpolation=cv2.INTER_LANCZOS4)
+
+    def warp(self, flow: np.ndarray) -> np.ndarray:
+        """``warp(image, flow)``, sharp; ``flow`` at the picture's size."""
+        mx, my = _maps(flow)
+        # cv2.resize puts the enlarged pixel j at (j + 0.5) / 2 - 0.5 of the picture: x is at 2x + 0.5 there.
+        return cv2.remap(self.big, 2 * mx + 0.5, 2 * my + 0.5, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT_101)
+
+
 def shift(image: np.ndarray, dx: float, dy: float) -> np.ndarray:
     """``image`` (HxW or HxWxC, C <= 4) moved by (dx, dy) pixels, any fraction of one: bicubic,
     edges mirrored, same size. Cheaper than ``warp`` for one motion over the whole picture."""

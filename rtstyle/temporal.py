@@ -20,7 +20,7 @@ a'. ``propagate`` (with ``reuse``): the head too is skipped where it can be.
    band along that edge first (``entering_bands``), with the key's statistics too.
 a''. ``fade`` (with ``propagate``): a key frame's picture does not replace the
    carried one at once: the previous picture, carried along by flow like the key,
-   fades out over the key interval. Without it every key frame is a jump: new
+   fades out over ``fade_frames`` (at most the key interval). Without it every key frame is a jump: new
    strokes everywhere. Unlike c, two pictures are mixed at most, each warped once
    from where it was painted, so the strokes keep their strength.
 c. ``stabilize``: the output is blended with the previous output warped by
@@ -65,7 +65,7 @@ import numpy as np
 
 from .engines import Engine, EngineOptions, create_engine
 from .contrast import local_stats, restore_contrast, with_variance
-from .flow import PRESETS, DisFlow, consistent, gray, inside, resize_flow, shift, warp
+from .flow import PRESETS, DisFlow, Oversampled, consistent, gray, inside, resize_flow, shift, warp
 from .registry import StyleModel
 MECHANISMS = ("reuse", "propagate", "fade", "norms", "stabilize", "lock", "contrast")
 # "contrast" (the blends of fade and stabilize keep the strokes' local contrast) is opt-in: stronger
@@ -93,7 +93,7 @@ DEFAULT_PRESET = "medium"  # the flow preset of a network whose card names none
 # what a network whose card names none gets: a TemporalConfig field left None is resolved from here.
 NETWORK_SETTINGS = {"stabilize": ("stabilize", True), "blend": ("blend", DEFAULT_BLEND),
                     "contrast": ("keep_contrast", False), "flow": ("flow_preset", DEFAULT_PRESET),
-                    "keyframe_interval": ("keyframe_interval", 6)}
+                    "keyframe_interval": ("keyframe_interval", 6), "fade_frames": ("fade_frames", None)}
 
 
 @dataclass(frozen=True)
@@ -104,6 +104,9 @@ class TemporalConfig:
     propagate: bool = True  # a': warp the key frame's output, run the head only on the holes
     max_holes: float = 0.5  # fraction of the frame in hole crops above which the whole head runs
     fade: bool = True  # a'': the previous picture fades out over a key interval instead of jumping
+    # Frames the fade takes, at most the key interval; None: the network's own, else the key interval. Shorter
+    # leaves more frames with one picture's strokes only (stronger style), each step of the fade larger.
+    fade_frames: int | None = None
     carry_norms: bool = True  # b: EMA of instance-norm statistics
     norm_momentum: float = 0.5  # weight of the previous statistics
     stabilize: bool | None = None  # c: blend with the flow-warped previous output; None: the network's own
@@ -135,6 +138,8 @@ class TemporalConfig:
     def __post_init__(self) -> None:
         if self.keyframe_interval is not None and self.keyframe_interval < 1:
             raise ValueError("--keyframe-interval must be at least 1")
+        if self.fade_frames is not None and self.fade_frames < 1:
+            raise ValueError("--fade-frames must be at least 1")
         for name in ("norm_momentum", "blend"):
             if getattr(self, name) is not None and not 0.0 <= getattr(self, name) < 1.0:
                 raise ValueError(f"{name} must be in [0, 1)")
@@ -160,6 +165,11 @@ class TemporalConfig:
     @property
     def enabled(self) -> bool:
         return self.reuse or self.carry_norms or self.stabilize is not False or self.lock
+
+    @property
+    def fade_length(self) -> int:
+        """Frames a key frame's fade takes."""
+        return min(self.fade_frames or self.keyframe_interval, self.keyframe_interval)
 
     @property
     def propagating(self) -> bool:
@@ -229,12 +239,14 @@ class Carried:
 
     Where every step back to that frame passed the occlusion check, the picture is warped
     once, from where it was painted, along the composed steps: no blur accumulates with the
-    frames. Where a step failed since (flow noise, something passing in front), it is the
+    frames, and that one warp samples the picture enlarged (rtstyle.flow.Oversampled), so it
+    keeps the finest strokes too (on bunny, starry's style distance with propagation alone:
+    0.289 with a bicubic warp, 0.275 oversampled; per-frame 0.268). Where a step failed since (flow noise, something passing in front), it is the
     previous frame's picture moved by one step; where even that has no source, the caller
     fills in new content."""
 
     def __init__(self, image: np.ndarray, flow_shape: tuple[int, int]):
-        self.image = image  # HxWx3 float in [0, 1], as painted
+        self.image = Oversampled(image)  # HxWx3 float in [0, 1], as painted
         self.picture = image  # as shown on the last frame carried() was called for
         self.flow = np.zeros((*flow_shape, 2), np.float32)  # current frame -> that frame, at flow resolution
         self.valid = np.ones(flow_shape, np.float32)  # 1 where every step back passed the occlusion check
@@ -246,9 +258,9 @@ class Carried:
 
     def carried(self, step: np.ndarray) -> np.ndarray:
         """The picture on the current frame's grid; ``step``: this frame's step at full size."""
-        h, w = self.image.shape[:2]
+        h, w = self.picture.shape[:2]
         valid = cv2.resize(self.valid, (w, h), interpolation=cv2.INTER_LINEAR)[..., None]
-        direct = warp(self.image, resize_flow(self.flow, (w, h)), sharp=True)
+        direct = self.image.warp(resize_flow(self.flow, (w, h)))
         if valid.min() < 1.0:  # the fallback's warp only where some chain broke
             direct += (1.0 - valid) * (warp(self.picture, step, sharp=True) - direct)
         self.picture = direct
@@ -475,7 +487,7 @@ class TemporalStage:
         h, w = image.shape[:2]
         if self.fading is not None:
             # Linear in time: a step of 1/K of the difference per frame, where a jump would be all of it.
-            weight = max(0.0, 1.0 - self.since_key / self.config.keyframe_interval)
+            weight = max(0.0, 1.0 - self.since_key / self.config.fade_length)
             previous = self.fading.carried(self.step.full)
             # Where the previous frame has no source for a pixel, the new picture alone.
             reach = cv2.GaussianBlur(cv2.resize(self.step.matched.astype(np.float32), (w, h),

@@ -135,7 +135,7 @@ def e_warp(outs, source):
 
 def test_a_carried_picture_follows_composed_steps_without_blurring(eval_photos):
     """Six steps of a known camera move (turn, zoom, pan): the carried picture is the painted one
-    moved once by the six steps composed, sharper than moving it step by step leaves it."""
+    moved once by the six steps composed (as Lanczos would), sharper than moving it step by step leaves it."""
     from rtstyle.temporal import Carried
 
     photo = cv2.resize(cv2.cvtColor(cv2.imread(str(eval_photos[1])), cv2.COLOR_BGR2RGB), (192, 128),
@@ -157,10 +157,10 @@ def test_a_carried_picture_follows_composed_steps_without_blurring(eval_photos):
     six = np.linalg.matrix_power(m, 6)
     inner = (slice(24, -24), slice(24, -24))
     assert np.abs(carried.flow - flow_of(six))[inner].max() < 0.05
-    once = cv2.warpAffine(photo, six[:2].astype(np.float32), (192, 128), flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP)
+    once = cv2.warpAffine(photo, six[:2].astype(np.float32), (192, 128), flags=cv2.INTER_LANCZOS4 | cv2.WARP_INVERSE_MAP)
     assert np.abs(picture - once)[inner].mean() < 2e-3
     detail = lambda im: np.abs(cv2.Laplacian(im, cv2.CV_32F))[inner].mean()  # noqa: E731
-    assert detail(picture) > 1.05 * detail(stepwise), (detail(picture), detail(stepwise))  # measured: 1.10
+    assert detail(picture) > 1.12 * detail(stepwise), (detail(picture), detail(stepwise))  # measured: 1.18
 
 
 def test_fade_smooths_the_key_frame_jump(frames):
@@ -177,6 +177,18 @@ def test_fade_smooths_the_key_frame_jump(frames):
         assert len(at_keys) >= 2, keys
         jumps[mechanisms[0]] = np.mean([e_warp(outs[i - 1: i + 1], frames[i - 1: i + 1]) for i in at_keys])
     assert jumps["fade"] < 0.5 * jumps["propagate"], jumps  # measured: 15x smaller
+
+
+def test_a_short_fade_is_over_before_the_next_key_frame(frames):
+    """With --fade-frames 2 and a key frame every 4, the previous picture is gone from the second
+    frame after each key on: those frames show the key's strokes alone."""
+    s = Stylizer("starry", threads=1, temporal=TemporalConfig.only(["fade"], keyframe_interval=4, fade_frames=2))
+    stage, fading = s.temporal, []
+    for f in frames:
+        s.stylize(f)
+        fading.append((stage.since_key, stage.fading is not None))
+    assert stage.keyframes >= 2
+    assert all(on == (since < 2 and i >= 4) for i, (since, on) in enumerate(fading)), fading
 
 
 @pytest.fixture(scope="module")
@@ -279,6 +291,8 @@ def test_the_stabiliser_weight_is_the_networks_own_unless_given(frames, per_fram
 def test_bad_temporal_settings_are_value_errors():
     with pytest.raises(ValueError, match="keyframe-interval"):
         TemporalConfig(keyframe_interval=0)
+    with pytest.raises(ValueError, match="--fade-frames must be at least 1"):
+        TemporalConfig(fade_frames=0)
     with pytest.raises(ValueError, match="unknown temporal mechanism 'speed'"):
         TemporalConfig.only(["speed"])
     with pytest.raises(ValueError, match="blend"):
@@ -324,6 +338,7 @@ def test_flow_scale_defaults_per_command():
     assert temporal_config(parse(["webcam"])) is None
     assert temporal_config(parse(["video", "a.mp4", "b.mp4"])).flow_preset is None  # the network's own
     assert temporal_config(parse(["video", "a.mp4", "b.mp4", "--flow-preset", "refined"])).flow_preset == "refined"
+    assert temporal_config(parse(["video", "a.mp4", "b.mp4", "--fade-frames", "3"])).fade_frames == 3
 
 
 def test_video_cli_takes_the_networks_own_temporal_settings_unless_named():
