@@ -6,7 +6,7 @@ The temporal stage carries each key frame's picture along the flow (rtstyle.temp
 every frame it is resampled at sub-pixel positions. A stylized picture holds much of its
 texture near the pixel grid's limit, which interpolation attenuates, and the style distance
 of benchmarks/quality.py (VGG Gram matrices) counts it. Here per-frame outputs of a real clip
-are moved by a uniform 0.25 and 0.5 px in x and y (0.5: the worst phase, where every
+are moved by a uniform 0, 0.25 and 0.5 px in x and y (0.5: the worst phase, where every
 interpolator passes least) by each interpolator, and their style distance is compared with
 the unmoved pictures'. The ``oversampled`` row is what the stage uses (rtstyle.flow.Oversampled).
 
@@ -29,7 +29,7 @@ from rtstyle.stylizer import Stylizer  # noqa: E402
 from temporal import OUT, VIDEOS, read_frames, style_strength  # noqa: E402  (this folder is on sys.path)
 from quality import spread  # noqa: E402
 
-SHIFTS = (0.25, 0.5)
+SHIFTS = (0.0, 0.25, 0.5)
 
 
 def interpolators() -> dict:
