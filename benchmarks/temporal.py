@@ -1,7 +1,8 @@
 """Speed and temporal stability of the temporal stage, per mechanism, on real clips.
 
     python benchmarks/temporal.py [--videos bunny.mp4,cockatoo.mp4:24] [--frames 48] [--style starry]
-                                  [--threads 2] [--keyframe-interval 6] [--fade-frames 6] [--flow-preset medium] [--flow-scale 0.5]
+                                  [--threads 2] [--keyframe-interval 6] [--fade-frames 6] [--flow-preset medium]
+                                  [--flow-scale 0.5]
                                   [--quality-frames 4 (0: skip)]
                                   [--variants per-frame,all,...] [--sequential] [--tag _cockatoo]
     python benchmarks/temporal.py                          # the bunny table (results/temporal.md)

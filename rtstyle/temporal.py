@@ -241,12 +241,12 @@ class Carried:
     once, from where it was painted, along the composed steps: no blur accumulates with the
     frames, and that one warp samples the picture enlarged (rtstyle.flow.Oversampled), so it
     keeps the finest strokes too (on bunny, starry's style distance with propagation alone:
-    0.289 with a bicubic warp, 0.275 oversampled; per-frame 0.268). Where a step failed since (flow noise, something passing in front), it is the
-    previous frame's picture moved by one step; where even that has no source, the caller
-    fills in new content."""
+    0.289 with a bicubic warp, 0.277 oversampled; per-frame 0.268). Where a step failed since
+    (flow noise, something passing in front), it is the previous frame's picture moved by one
+    step; where even that has no source, the caller fills in new content."""
 
     def __init__(self, image: np.ndarray, flow_shape: tuple[int, int]):
-        self.image = Oversampled(image)  # HxWx3 float in [0, 1], as painted
+        self.image = Oversampled(image)  # the picture as painted, HxWx3 float in [0, 1]
         self.picture = image  # as shown on the last frame carried() was called for
         self.flow = np.zeros((*flow_shape, 2), np.float32)  # current frame -> that frame, at flow resolution
         self.valid = np.ones(flow_shape, np.float32)  # 1 where every step back passed the occlusion check

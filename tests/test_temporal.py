@@ -157,7 +157,8 @@ def test_a_carried_picture_follows_composed_steps_without_blurring(eval_photos):
     six = np.linalg.matrix_power(m, 6)
     inner = (slice(24, -24), slice(24, -24))
     assert np.abs(carried.flow - flow_of(six))[inner].max() < 0.05
-    once = cv2.warpAffine(photo, six[:2].astype(np.float32), (192, 128), flags=cv2.INTER_LANCZOS4 | cv2.WARP_INVERSE_MAP)
+    once = cv2.warpAffine(photo, six[:2].astype(np.float32), (192, 128),
+                          flags=cv2.INTER_LANCZOS4 | cv2.WARP_INVERSE_MAP)
     assert np.abs(picture - once)[inner].mean() < 2e-3
     detail = lambda im: np.abs(cv2.Laplacian(im, cv2.CV_32F))[inner].mean()  # noqa: E731
     assert detail(picture) > 1.12 * detail(stepwise), (detail(picture), detail(stepwise))  # measured: 1.18
