@@ -65,7 +65,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from rtstyle.flow import DisFlow, Oversampled, consistent, farneback, fine_dis, gray, resize_flow, warping_error  # noqa: E402
+from rtstyle.flow import (DisFlow, Oversampled, consistent, farneback, fine_dis, gray, resize_flow,  # noqa: E402
+                          warping_error)
 from rtstyle.pipeline import Frame  # noqa: E402
 from rtstyle.registry import resolve_model  # noqa: E402
 from rtstyle.sources import VideoSource  # noqa: E402

@@ -486,7 +486,7 @@ class TemporalStage:
         t = time.perf_counter()
         h, w = image.shape[:2]
         if self.fading is not None:
-            # Linear in time: a step of 1/K of the difference per frame, where a jump would be all of it.
+            # Linear in time: a step of 1/fade_length of the difference per frame, where a jump would be all of it.
             weight = max(0.0, 1.0 - self.since_key / self.config.fade_length)
             previous = self.fading.carried(self.step.full)
             # Where the previous frame has no source for a pixel, the new picture alone.
