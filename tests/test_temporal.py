@@ -309,6 +309,22 @@ def test_the_stabiliser_weight_is_the_networks_own_unless_given(frames, per_fram
     assert np.abs(np.array(outs[0.6], int) - per_frame[:4]).mean() > 1
 
 
+def test_slivers_the_key_frame_misses_do_not_take_a_new_one(frames):
+    """Handheld footage misses the key frame in thin slivers along edges from its first frames on: those
+    are carried. A patch the flow cannot explain takes a new key frame."""
+    first = frames[0]
+    lines = first.copy()
+    lines[::8] = np.clip(lines[::8].astype(int) + 80, 0, 255)  # 1 row in 8: 12% of the pixels
+    patch = first.copy()
+    patch[20:44, 50:80] = np.clip(patch[20:44, 50:80].astype(int) + 100, 0, 255)  # 8% of the pixels
+    s = Stylizer("starry", threads=1, temporal=TemporalConfig(keyframe_interval=100))
+    for f in (first, lines, first):
+        s.stylize(f)
+    assert s.temporal.keyframes == 1
+    s.stylize(patch)
+    assert s.temporal.keyframes == 2
+
+
 def test_bad_temporal_settings_are_value_errors():
     with pytest.raises(ValueError, match="keyframe-interval"):
         TemporalConfig(keyframe_interval=0)
@@ -322,6 +338,8 @@ def test_bad_temporal_settings_are_value_errors():
         TemporalConfig(max_gain=0.5)
     with pytest.raises(ValueError, match="'contrast' keeps the contrast of the fade or stabilize blend"):
         TemporalConfig.only(["reuse", "contrast"])
+    with pytest.raises(ValueError, match="flow_smooth must be at least 0"):
+        TemporalConfig(flow_smooth=-0.01)
     with pytest.raises(ValueError, match="unknown flow_preset 'ultrafine'"):
         TemporalConfig(flow_preset="ultrafine")
 
