@@ -116,7 +116,7 @@ def run_clip(name: str, a: argparse.Namespace) -> dict:
     judges = judge(frames, true_flows)
 
     config = TemporalConfig().for_network(resolve_model(a.style).card)  # the stage as `rtstyle video` runs it
-    dis = DisFlow(config.flow_preset)
+    dis = DisFlow(config.flow_preset, config.flow_smooth)
     h, w = frames[0].shape[:2]
     small = (round(w * config.flow_scale), round(h * config.flow_scale))
     flows = {**{k: [f for f, _ in judges[k]] for k in METRIC_FLOWS},

@@ -127,7 +127,7 @@ class SourceFlow:
         metric's flow. What remains is the two flows' disagreement, times the
         picture's texture energy: about the E_warp a stage driven by that flow gets
         while keeping ``stylized``'s texture at full strength."""
-        dis = DisFlow(config.flow_preset)
+        dis = DisFlow(config.flow_preset, config.flow_smooth)
         h, w = sources[0].shape[:2]
         size = (max(8, round(w * config.flow_scale)), max(8, round(h * config.flow_scale)))
         errors = []

@@ -35,14 +35,18 @@ def gray(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 
 class DisFlow:
-    """OpenCV's DIS optical flow (Kroeger et al. 2016): a few ms on a downscaled frame."""
+    """OpenCV's DIS optical flow (Kroeger et al. 2016): a few ms on a downscaled frame.
 
-    def __init__(self, preset: str = "ultrafast"):
-        self.preset = preset
+    ``smooth``: Gaussian smoothing of the result, sigma as a fraction of the frame's height (0: none).
+    A picture carried along many composed flows is bent a little more by each one's noise."""
+
+    def __init__(self, preset: str = "ultrafast", smooth: float = 0.0):
+        self.preset, self.smooth = preset, smooth
         self.dis = _dis(*PRESETS[preset])
 
     def __call__(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        return self.dis.calc(a, b, None)
+        flow = self.dis.calc(a, b, None)
+        return cv2.GaussianBlur(flow, (0, 0), self.smooth * a.shape[0]) if self.smooth else flow
 
 
 def farneback(a: np.ndarray, b: np.ndarray) -> np.ndarray:

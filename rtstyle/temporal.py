@@ -293,11 +293,11 @@ class TemporalStage:
         self.config = config
         self.full = full
         self.trunk, self.head = (Half(split[0]), Half(split[1])) if split else (None, None)
-        self.dis = DisFlow(config.flow_preset)
+        self.dis = DisFlow(config.flow_preset, config.flow_smooth)
         # The backward flow only feeds the occlusion check, whose slack (2 px squared) swallows what a finer
         # preset would add: it runs at most medium, so a refined carrying flow costs one slow flow, not two.
         check = min(config.flow_preset, DEFAULT_PRESET, key=list(PRESETS).index)
-        self.check_dis = self.dis if check == config.flow_preset else DisFlow(check)
+        self.check_dis = DisFlow(check)  # not smoothed: motion boundaries stay where they are
         self.keyframes = 0  # trunk runs so far (key frames), for reports
         self.frames = 0
         self.reset()
@@ -335,8 +335,6 @@ class TemporalStage:
         if self.prev_gray is not None and (cfg.reuse or cfg.stabilize or cfg.lock):
             # The only flows of the frame: the lock, the carried pictures and stabilisation all use these.
             flow = self.dis(g, self.prev_gray)
-            if cfg.flow_smooth:
-                flow = cv2.GaussianBlur(flow, (0, 0), cfg.flow_smooth * g.shape[0])
             entering = ~inside(flow)
             matched = self._matches(g, self.prev_gray, flow) & ~entering
             valid = consistent(flow, self.check_dis(self.prev_gray, g), cfg.slack * cfg.flow_scale**2) & matched
