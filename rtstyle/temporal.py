@@ -40,8 +40,8 @@ d. ``lock``: the network's strokes are aliased to its stride grid: shifted by
    features are warped from the key frame's locked grid.
 
 Flow: two DIS flows per frame, to and from the previous frame: the first, which the pictures are
-carried along, with the network's own preset (``flow_preset``); the second only feeds the occlusion
-check and is never finer than medium. A key frame is
+carried along, with the network's own preset (``flow_preset``), smoothed (``flow_smooth``); the second
+only feeds the occlusion check and is never finer than medium. A key frame is
 reached by composing those steps (``Carried``), not by a flow over many frames: a
 long-range flow estimated afresh on each frame is off by a different fraction of a
 pixel each time, which makes warped strokes jitter; composed steps move together.
@@ -377,7 +377,7 @@ class TemporalStage:
             # Motion the flow cannot follow (a fast limb, a zoom) would smear: only the trunk can redo it. Slivers
             # do not count (see _propagate): on handheld footage (cockatoo) 4-8% of the pixels miss the key frame
             # from the first frame on, in slivers along edges, and counting them took a key frame every 2-10
-            # frames (5 in 24 instead of 2): 23% slower, E_warp 11.0x source instead of 9.8x, style no stronger.
+            # frames (5 in 24 instead of 2): 23% slower, E_warp 11.0x source instead of 9.8x, for 1% stronger style.
             if self._blobs(~matched).mean() <= cfg.rekey_error:
                 fh, fw = self.key_features.shape[:2]
                 # The key features are on the key frame's locked grid, moved by key_phase.
