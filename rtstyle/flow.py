@@ -34,6 +34,11 @@ def gray(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return g
 
 
+# DIS rejects images narrower than its patches and pyramid need (OpenCV raises below 12 px a side with
+# the stock presets, below 17 with ``refined``): smaller frames are padded to this for the flow.
+MIN_FLOW_SIDE = 32
+
+
 class DisFlow:
     """OpenCV's DIS optical flow (Kroeger et al. 2016): a few ms on a downscaled frame.
 
@@ -45,8 +50,12 @@ class DisFlow:
         self.dis = _dis(*PRESETS[preset])
 
     def __call__(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        flow = self.dis.calc(a, b, None)
-        return cv2.GaussianBlur(flow, (0, 0), self.smooth * a.shape[0]) if self.smooth else flow
+        h, w = a.shape[:2]
+        if min(h, w) < MIN_FLOW_SIDE:  # edges replicated: the padding holds no motion of its own
+            pad = (0, max(0, MIN_FLOW_SIDE - h), 0, max(0, MIN_FLOW_SIDE - w))
+            a, b = (cv2.copyMakeBorder(x, *pad, cv2.BORDER_REPLICATE) for x in (a, b))
+        flow = np.ascontiguousarray(self.dis.calc(a, b, None)[:h, :w])
+        return cv2.GaussianBlur(flow, (0, 0), self.smooth * h) if self.smooth else flow
 
 
 def farneback(a: np.ndarray, b: np.ndarray) -> np.ndarray:

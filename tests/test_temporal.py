@@ -93,6 +93,19 @@ def test_dis_flow_undoes_a_known_shift(frames):
     assert np.abs(warp(g, flow)[inner].astype(int) - shifted[inner]).mean() < 4
 
 
+@pytest.mark.parametrize("size", [(16, 8), (8, 40), (24, 14)])
+def test_dis_flow_on_frames_smaller_than_its_patches(frames, size):
+    """OpenCV's DIS raises on images under 12-17 px a side (``refined`` needs more than the stock presets);
+    the flow pads them, so a tiny video or --max-size 16 keeps its temporal stage. The content moving 1 px
+    right must still come out as a flow of about -1 px where the frame holds texture."""
+    g = gray(frames[0], (4 * size[0], 4 * size[1]))
+    small, moved = (cv2.resize(x, size, interpolation=cv2.INTER_AREA) for x in (g, np.roll(g, 4, axis=1)))
+    for preset in ("medium", "refined"):
+        flow = DisFlow(preset, 1 / 360)(moved, small)
+        assert flow.shape == (size[1], size[0], 2) and np.isfinite(flow).all(), preset
+        assert np.median(flow[..., 0]) == pytest.approx(-1, abs=0.5), (preset, np.median(flow[..., 0]))
+
+
 def test_refined_flow_is_closer_to_a_known_sub_pixel_motion(frames):
     """The preset for offline work: finer than the stage's default on a zoom and a 0.6 x 0.3 px pan."""
     g = gray(frames[0], SIZE)

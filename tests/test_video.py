@@ -167,6 +167,16 @@ def test_odd_sizes_survive_exactly(tmp_path, size):
     assert got["pix_fmt"] == "yuv444p"  # H.264 4:2:0 cannot describe an odd size
 
 
+@pytest.mark.parametrize("size", [(16, 8), (10, 30)])
+def test_frames_smaller_than_the_flow_patches_keep_the_temporal_stage(tmp_path, size):
+    """Below 12-17 px a side OpenCV's DIS flow raised and the run died with a traceback."""
+    src, out = tmp_path / "tiny.mp4", tmp_path / "out.mp4"
+    make_clip(src, *size)
+    assert main(["video", str(src), str(out), "--style", "starry", "--temporal"]) == 0
+    got = probe(out)
+    assert (got["width"], got["height"], got["frames"]) == (*size, 10)
+
+
 def test_even_size_stays_yuv420p(tmp_path):
     src = tmp_path / "even.mp4"
     make_clip(src, 64, 48, pix_fmt="yuv444p")
