@@ -187,7 +187,7 @@ def main() -> int:
         "fps": report["fps"], "dropped": report["dropped"], "captured": report["captured"],
         "pipeline_latency_capture_to_shown": report["stages"]["total"],
         "inference": report["stages"].get("inference"),
-        # Every stage's own percentiles (capture, preprocess, flow, inference, fade, ...): where a tail comes from.
+        # Every stage's own percentiles (decode, inference, flow, fade, ...): where a tail comes from.
         "stages": report["stages"],
     }
     a.out.parent.mkdir(parents=True, exist_ok=True)
