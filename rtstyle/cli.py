@@ -183,6 +183,8 @@ def cmd_video(a: argparse.Namespace) -> int:
             progress.close(result.frames)
     report = run_report(result.frames, result.wall_s, stylizer.engine.name, stylizer.style.name, result.stats,
                         workers=len(stylizers))
+    if stylizer.temporal is not None:  # frames the whole network painted: what --keyframe-interval trades
+        report["keyframes"] = stylizer.temporal.keyframes
     if a.stats_json:
         a.stats_json.write_text(json.dumps(report, indent=2) + "\n")
     if not a.quiet:

@@ -65,8 +65,9 @@ def summary_line(report: dict) -> str:
 
     stages = ", ".join(f"{name} {ms(q['p50_ms'])}/{ms(q['p95_ms'])}" for name, q in report["stages"].items())
     workers = f", {report['workers']} workers" if report.get("workers", 1) > 1 else ""
+    keys = f", {report['keyframes']} key frames" if "keyframes" in report else ""
     return (f"{report['frames']} frames in {report['wall_s']:.1f} s ({report['fps']:.2f} fps, "
-            f"{report['engine']}{workers}); p50/p95 ms: {stages}")
+            f"{report['engine']}{workers}{keys}); p50/p95 ms: {stages}")
 
 
 class Progress:

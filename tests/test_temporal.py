@@ -2,6 +2,7 @@
 cuts, stabilisation, and `rtstyle video --temporal` end to end. Tiny sizes keep it cheap."""
 from __future__ import annotations
 
+import json
 import shutil
 from dataclasses import replace
 
@@ -365,10 +366,15 @@ def test_bad_temporal_settings_are_value_errors():
 def test_video_cli_with_temporal_keeps_every_frame(bunny, tmp_path, capfd):
     out = tmp_path / "t.mp4"
     # the first 240 frames are the whole clip: scaled to 96 px it is a few seconds
-    assert main(["video", str(bunny), str(out), "--max-size", "96", "--keyframe-interval", "3", "--quiet"]) == 0
+    stats = tmp_path / "stats.json"
+    assert main(["video", str(bunny), str(out), "--max-size", "96", "--keyframe-interval", "3", "--quiet",
+                 "--stats-json", str(stats)]) == 0
     with VideoSource(out) as src:
         n = sum(isinstance(i, Frame) for i in src)
     assert n == 240
+    # A key frame every 3 frames at most, more on cuts and where the flow fails; never every frame.
+    keyframes = json.loads(stats.read_text())["keyframes"]
+    assert 80 <= keyframes < 240, keyframes
 
 
 @pytest.mark.parametrize("args, message", [
