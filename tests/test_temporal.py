@@ -108,7 +108,7 @@ def test_dis_flow_on_frames_smaller_than_its_patches(frames, size):
 
 
 def test_refined_flow_is_closer_to_a_known_sub_pixel_motion(frames):
-    """The preset for offline work: finer than the stage's default on a zoom and a 0.6 x 0.3 px pan."""
+    """Starry's carrying preset: finer than medium (the other styles') on a zoom and a 0.6 x 0.3 px pan."""
     g = gray(frames[0], SIZE)
     h, w = g.shape
     m = cv2.getRotationMatrix2D((w / 2, h / 2), 0.0, 1.01)
