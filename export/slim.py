@@ -42,6 +42,7 @@ from pathlib import Path
 
 import onnx
 import torch
+import torch.nn.functional as F
 
 from rtstyle.engines.torch_eager import state_dict_from_onnx
 from rtstyle.models.fastnet import FastNet
@@ -80,6 +81,11 @@ class DistillConfig:
     gram_weight: float = 0.0  # Gram matrices of the same VGG taps against the teacher's: texture statistics
     temporal_weight: float = 0.0  # the output of a shifted crop against the shifted output: strokes that stay put
     max_shift: int = 3  # the shift, 1..max_shift px per axis: a stride-4 network redraws at all but multiples of 4
+    # "shift": whole pixels (no resampling); "camera": a handheld camera's motion between a key frame and the frames
+    # after it (sub-pixel shift up to max_shift, roll up to max_roll degrees, zoom up to max_zoom), resampled bicubically.
+    motion: str = "shift"
+    max_roll: float = 1.5
+    max_zoom: float = 0.03
     margin: int = 8  # border pixels left out of the temporal term: a crop's edges are not a frame's
     lr: float = 2e-3
     lr_final: float = 0.05  # cosine decay to this fraction of lr at the last step
@@ -105,6 +111,38 @@ def shift_error(net: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, dy: int,
     moved = net(x[..., dy:, dx:])
     m = margin
     return relative_sq(moved[..., m:-m, m:-m], y[..., dy + m:-m, dx + m:-m]).mean()
+
+
+def camera_move(t: torch.Tensor, motion: torch.Tensor) -> torch.Tensor:
+    """NCHW ``t`` seen by a camera moved by ``motion`` (2x3, pixel coordinates of the moved view -> t's):
+    bicubic, edges mirrored."""
+    h, w = t.shape[-2:]
+    # affine_grid works in [-1, 1] coordinates (align_corners=False): pixel p -> (2p + 1) / size - 1.
+    to_unit = torch.tensor([[2 / w, 0, 1 / w - 1], [0, 2 / h, 1 / h - 1], [0, 0, 1]], dtype=torch.float64)
+    full = torch.cat([motion.double(), torch.tensor([[0, 0, 1]], dtype=torch.float64)])
+    theta = (to_unit @ full @ torch.linalg.inv(to_unit))[:2].float().expand(t.shape[0], 2, 3)
+    grid = F.affine_grid(theta, list(t.shape), align_corners=False)
+    return F.grid_sample(t.float(), grid, mode="bicubic", padding_mode="reflection", align_corners=False)
+
+
+def camera_error(net: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, motion: torch.Tensor, margin: int,
+                 fmt: torch.memory_format = torch.contiguous_format) -> torch.Tensor:
+    """``shift_error`` for any small camera motion (``camera_move``): ``net`` on the moved crop against
+    its output ``y`` moved the same way. Both are resampled alike, so the target is as crisp as the input."""
+    moved = net(camera_move(x, motion).clamp(0, 1).contiguous(memory_format=fmt))
+    m = margin
+    return relative_sq(moved[..., m:-m, m:-m], camera_move(y, motion)[..., m:-m, m:-m]).mean()
+
+
+def random_camera(gen: torch.Generator, max_shift: float, max_roll: float, max_zoom: float,
+                  size: tuple[int, int]) -> torch.Tensor:
+    """A random similarity about the crop's centre: 2x3, pixel coordinates."""
+    u = torch.rand(4, generator=gen, dtype=torch.float64) * 2 - 1
+    roll, zoom = math.radians(max_roll) * float(u[0]), 1 + max_zoom * float(u[1])
+    c, s = zoom * math.cos(roll), zoom * math.sin(roll)
+    cx, cy = (size[1] - 1) / 2, (size[0] - 1) / 2
+    return torch.tensor([[c, -s, cx - c * cx + s * cy + max_shift * float(u[2])],
+                         [s, c, cy - s * cx - c * cy + max_shift * float(u[3])]], dtype=torch.float64)
 
 
 def load_teacher(style: str) -> tuple[TransformerNet, Path]:
@@ -180,6 +218,10 @@ class Distiller(Trainer):
 
     def temporal_term(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         cfg = self.cfg
+        if cfg.motion == "camera":
+            motion = random_camera(self.data.gen, cfg.max_shift, cfg.max_roll, cfg.max_zoom, tuple(x.shape[-2:]))
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
+                return camera_error(self.net, x, y, motion, cfg.margin, self.fmt)
         dy, dx = (int(v) for v in torch.randint(cfg.max_shift + 1, (2,), generator=self.data.gen))
         if dy == dx == 0:
             dy = 1 + int(torch.randint(cfg.max_shift, (1,), generator=self.data.gen))
@@ -221,7 +263,10 @@ def parse_args(argv: list[str] | None = None) -> tuple[DistillConfig, dict[str, 
     for name in ("steps", "batch", "crop", "width", "blocks", "threads", "seed", "checkpoint_every",
                  "snapshot_every", "log_every", "max_shift", "margin"):
         p.add_argument("--" + name.replace("_", "-"), type=int, default=getattr(d, name))
-    for name in ("pixel_weight", "perceptual_weight", "gram_weight", "temporal_weight", "lr", "lr_final", "clip_factor"):
+    p.add_argument("--motion", choices=("shift", "camera"), default=d.motion,
+                   help="the temporal term's motion: whole-pixel shifts or a handheld camera's (default: %(default)s)")
+    for name in ("pixel_weight", "perceptual_weight", "gram_weight", "temporal_weight", "lr", "lr_final", "clip_factor",
+                 "max_roll", "max_zoom"):
         p.add_argument("--" + name.replace("_", "-"), type=float, default=getattr(d, name))
     p.add_argument("--bf16", action="store_true", help="bfloat16 autocast (fast on CPUs with AVX-512 BF16/AMX)")
     p.add_argument("--channels-last", action="store_true")

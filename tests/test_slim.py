@@ -17,7 +17,8 @@ from rtstyle.engines.torch_eager import state_dict_from_onnx
 from rtstyle.frames import from_batch, to_batch
 from rtstyle.models.johnson import config_of
 from rtstyle.registry import StyleModel, builtin_styles
-from rtstyle_export.slim import PERCEPTUAL_LAYERS, DistillConfig, Distiller, load_teacher, shift_error
+from rtstyle_export.slim import (PERCEPTUAL_LAYERS, DistillConfig, Distiller, camera_error, camera_move, load_teacher,
+                                 random_camera, shift_error)
 from rtstyle_export.vgg import VGGFeatures
 
 OPTS = EngineOptions(threads=1)  # shared, oversubscribed cores: more threads only spin-wait
@@ -159,8 +160,39 @@ def test_shift_error_lines_up_the_moved_crop(eval_photos):
     assert errors[(4, 4)] < 0.5 * errors[(1, 2)], errors
 
 
-def test_distillation_with_the_temporal_term_logs_it(photos, vgg, tmp_path):
-    cfg = DistillConfig(**{**config(photos, tmp_path).__dict__, "steps": 3, "temporal_weight": 1.0})
+def test_camera_move_is_exact_at_whole_pixels_and_keeps_the_centre_under_roll(eval_photos):
+    img = photo(eval_photos[0], 160)[:64, :80]
+    x = torch.from_numpy(img).permute(2, 0, 1)[None].float() / 255
+    moved = camera_move(x, torch.tensor([[1.0, 0.0, 3.0], [0.0, 1.0, 2.0]]))  # view moved by (3, 2) px
+    assert torch.allclose(moved[..., 4:-6, 4:-6], x[..., 6:-4, 7:-3], atol=1e-4)
+    gen = torch.Generator().manual_seed(1)
+    for _ in range(5):
+        m = random_camera(gen, 0.0, 2.0, 0.05, (64, 80))
+        assert torch.allclose(m @ torch.tensor([39.5, 31.5, 1.0], dtype=torch.float64),
+                              torch.tensor([39.5, 31.5], dtype=torch.float64))
+        assert 0.95 <= float(torch.linalg.det(m[:, :2])) ** 0.5 <= 1.05
+
+
+def test_camera_error_lines_up_the_moved_view(eval_photos):
+    """As for shifts: the network nearly repeats its strokes under a 4 px move of its view, not under a
+    1.5 px one or a 3 degree roll; a misaligned comparison would make all motions alike."""
+    teacher, _ = load_teacher("starry")
+    img = photo(eval_photos[0], 160)[:96, :96]
+    x = torch.from_numpy(img).permute(2, 0, 1)[None].float() / 255
+    c, s = np.cos(np.radians(3.0)), np.sin(np.radians(3.0))
+    motions = {"still": [[1, 0, 0], [0, 1, 0]], "4 px": [[1, 0, 4], [0, 1, 4]], "1.5 px": [[1, 0, 1.5], [0, 1, 1.5]],
+               "roll": [[c, -s, 47.5 * (1 - c) + 47.5 * s], [s, c, 47.5 * (1 - c) - 47.5 * s]]}
+    with torch.no_grad():
+        y = teacher(x)
+        errors = {k: float(camera_error(teacher, x, y, torch.tensor(m, dtype=torch.float64), margin=12))
+                  for k, m in motions.items()}
+    assert errors["still"] < 1e-6, errors
+    assert errors["4 px"] < 0.5 * min(errors["1.5 px"], errors["roll"]), errors
+
+
+@pytest.mark.parametrize("motion", ["shift", "camera"])
+def test_distillation_with_the_temporal_term_logs_it(photos, vgg, tmp_path, motion):
+    cfg = DistillConfig(**{**config(photos, tmp_path).__dict__, "steps": 3, "temporal_weight": 1.0, "motion": motion})
     run = Distiller(cfg, vgg=vgg)
     run.fit(log=lambda _: None)
     rows = logged(run.dir)
