@@ -21,7 +21,10 @@ features against the teacher's: stroke contrast the pixel loss averages away).
 ``--temporal-weight W`` adds a flicker term: the student run on the crop shifted
 by 1-3 px must paint its output on the whole crop, shifted (``shift_error``);
 with ``--arch johnson --width 32 --blocks 5 --init TEACHER.pth`` it fine-tunes a
-full network toward strokes that stay put when the camera moves.
+full network toward strokes that stay put when the camera moves. ``--motion camera``
+moves the crop as a handheld camera does between a key frame and the frames after it
+(a sub-pixel shift up to ``--max-shift``, a roll up to ``--max-roll`` degrees, a zoom
+up to ``--max-zoom``; ``camera_error``), both sides resampled bicubically.
 
 Runs, checkpoints (exact resume) and the CSV loss log are those of
 export/train.py's Trainer, which this subclasses. When done:
