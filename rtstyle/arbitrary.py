@@ -82,7 +82,7 @@ def bind_style(style_image: str | Path, engine: str = "auto", options: EngineOpt
         raise EngineUnavailable("--style-image needs an ONNX engine (e.g. --engine onnxruntime), not torch")
     if not (folder / FRAME_GRAPH).is_file():
         raise FileNotFoundError(f"the arbitrary-style model is not installed: {folder / FRAME_GRAPH}")
-    painting, _ = as_rgb8(read_image(style_image))
+    painting, _ = as_rgb8(read_image(style_image, "style image"))
     t0 = time.perf_counter()
     tokens = encode_style(painting, engine, options, folder)
     seconds = time.perf_counter() - t0

@@ -12,15 +12,18 @@ import numpy as np
 from .pipeline import ColorTags, Frame, StreamInfo
 
 
-def read_image(path: str | Path) -> np.ndarray:
-    """Read an image file as stored: gray, RGB or RGBA; 8 or 16 bit. Channel order is RGB(A)."""
+def read_image(path: str | Path, what: str = "input") -> np.ndarray:
+    """Read an image file as stored: gray, RGB or RGBA; 8 or 16 bit. Channel order is RGB(A).
+    ``what`` names the file in errors ("style image": which of a command's files is wrong)."""
     path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{what} is a folder, not an image: {path}")
     if not path.is_file():
-        raise FileNotFoundError(f"input not found: {path}")
+        raise FileNotFoundError(f"{what} not found: {path}")
     data = np.fromfile(path, dtype=np.uint8)  # imdecode: works with any path encoding
     img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
     if img is None:
-        raise ValueError(f"not a readable image: {path}")
+        raise ValueError(f"{what}: not a readable image: {path}")
     if img.ndim == 3 and img.shape[2] == 3:
         img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
     elif img.ndim == 3 and img.shape[2] == 4:
@@ -40,6 +43,8 @@ class VideoSource:
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
+        if self.path.is_dir():
+            raise IsADirectoryError(f"input is a folder, not a video: {self.path}")
         if not self.path.is_file():
             raise FileNotFoundError(f"input not found: {self.path}")
         try:

@@ -74,7 +74,9 @@ def test_cli_image_and_errors(tmp_path, capsys, eval_photos, kiss):
     capsys.readouterr()
     assert main(["image", str(eval_photos[0]), str(tmp_path / "b.png"), "--style-image", str(tmp_path / "no.jpg")]) == 1
     err = capsys.readouterr().err
-    assert err.startswith("rtstyle: error:") and "no.jpg" in err and err.count("\n") == 1
+    assert err.startswith("rtstyle: error: style image not found:") and "no.jpg" in err and err.count("\n") == 1
+    assert main(["image", str(eval_photos[0]), str(tmp_path / "b.png"), "--style-image", str(tmp_path)]) == 1
+    assert capsys.readouterr().err == f"rtstyle: error: style image is a folder, not an image: {tmp_path}\n"
     assert main(["image", str(eval_photos[0]), str(tmp_path / "t.png"), "--style-image", str(kiss),
                  "--engine", "torch"]) == 1
     assert "needs an ONNX engine" in capsys.readouterr().err

@@ -56,6 +56,13 @@ def test_missing_input(tmp_path, capfd):
     assert leftovers(tmp_path) == []
 
 
+def test_a_folder_as_input(tmp_path, capfd):
+    (tmp_path / "clips").mkdir()
+    code, err = run_cli(capfd, tmp_path / "clips", tmp_path / "out.mp4")
+    assert_one_error_line(code, err, "input is a folder, not a video")
+    assert leftovers(tmp_path) == ["clips"]
+
+
 @pytest.mark.parametrize("kind", ["text", "jpeg", "truncated-header", "empty"])
 def test_not_a_video(tmp_path, capfd, bunny, eval_photos, kind):
     src = tmp_path / f"in.{'jpg' if kind == 'jpeg' else 'mp4'}"
