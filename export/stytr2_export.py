@@ -87,6 +87,15 @@ def training_summary(log: Path, rows: int = 20) -> dict:
                              if k not in ("step", "elapsed_s")}}
 
 
+# How the temporal stage treats the student (rtstyle.temporal.NETWORK_SETTINGS): per frame it already meets
+# issue 6's E_warp ratio of 5, and the stabiliser alone would cost speed and style for steadiness it does not need.
+TEMPORAL = {"stabilize": False, "why": (
+    "per frame it is already steady, and it has no trunk/head graphs, so the stage could only stabilise: "
+    "one-off 2026-12-07, 2 threads, per-frame against the stabiliser (blend 0.6): bunny 48 frames with kiss "
+    "E_warp 1.43x source at d_style 0.633 against 0.40x at 0.642 and 0.61x the speed; with starry 2.92x / 0.625 "
+    "against 0.81x / 0.636 at 0.54x; cockatoo 24 frames with kiss 1.89x / 0.695 against 0.80x / 0.709 at 0.59x")}
+
+
 def write_card(net: StyTr2Student, out: Path, checkpoint: Path, log: Path | None, note: str = "") -> Path:
     card = {
         "name": "stytr2-student",
@@ -94,6 +103,7 @@ def write_card(net: StyTr2Student, out: Path, checkpoint: Path, log: Path | None
         "graphs": {"style_encoder": STYLE_GRAPH, "frame": FRAME_GRAPH},
         "io": {"style_encoder": f"style: float32 1x3x{STYLE_SIZE}x{STYLE_SIZE} RGB [0, 1] -> style_tokens",
                "frame": "image: float32 Nx3xHxW RGB [0, 1] + style_tokens -> stylized: float32 Nx3xHxW RGB [0, 1]"},
+        "temporal": TEMPORAL,
     }
     state = torch.load(checkpoint, map_location="cpu", weights_only=True) if checkpoint.name == "checkpoint.pt" else {}
     if "config" in state:

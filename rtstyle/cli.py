@@ -174,7 +174,7 @@ def cmd_video(a: argparse.Namespace) -> int:
         stylizer = stylizers[0]
         with VideoSink(a.output, source.info, EncoderConfig(crf=a.crf, preset=a.preset)) as sink:
             if not a.quiet:
-                for note in sink.notes + (stylizer.temporal.notes if stylizer.temporal else []):
+                for note in sink.notes + stylizer.notes:
                     say(note)
             progress = Progress(source.info.frames, enabled=not a.quiet and sys.stderr.isatty())
             stop = threading.Event()

@@ -71,8 +71,15 @@ class Stylizer:
             self.notes += [note] if note else []
             self.engine = create_engine(engine, self.style.path, options)
         # Video only: reuse work and smooth across this stream's frames (rtstyle.temporal).
-        self.temporal = (make_stage(temporal, self.engine.run, self.style, engine, options)
-                         if temporal is not None and temporal.enabled else None)
+        self.temporal = None
+        if temporal is not None and temporal.enabled:
+            stage = make_stage(temporal, self.engine.run, self.style, engine, options)
+            if stage.config.enabled:
+                self.temporal = stage
+                self.notes += stage.notes
+            else:  # e.g. no trunk/head graphs, and a card that measured the stabiliser not worth its cost
+                self.notes.append(f"no temporal stage for {self.style.name}: its network paints steadily frame by "
+                                  "frame (its card); --temporal-mechanisms stabilize forces the stabiliser")
 
     def stylize(self, frame: np.ndarray) -> np.ndarray:
         """Any RGB/RGBA/gray uint8/uint16/float image -> HxWx3 uint8 RGB of the same size."""

@@ -406,6 +406,8 @@ def cmd_webcam(a: argparse.Namespace) -> int:
     styles = _style_choices(a)
     firsts = make_stylizers(a)
     first = firsts[0]
+    for note in first.notes:
+        say(note)
     index = styles.index(first.style.name) if first.style.name in styles else 0
     state = ControlState(Controls(style_index=index))
     workers = [LiveStylizer(styles, lambda name: Stylizer(name, engine=a.engine, threads=a.threads,

@@ -1,6 +1,7 @@
 """The shipped StyTr² student at run time: its two ONNX graphs, `--style-image`, no torch."""
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -17,6 +18,7 @@ from rtstyle.frames import to_batch
 from rtstyle.models.stytr2_student import StyTr2Student
 from rtstyle.sources import read_image
 from rtstyle.stylizer import Stylizer
+from rtstyle.temporal import TemporalConfig
 
 ONE = EngineOptions(threads=1)
 
@@ -96,6 +98,28 @@ def test_video_with_a_style_image_keeps_every_frame(tmp_path, bunny, kiss):
         first = next(f.decode(video=0)).to_ndarray(format="rgb24")
     assert len(frames) == 240 and frames[0].shape == (360, 640, 3)
     assert np.abs(frames[0].astype(int) - first.astype(int)).mean() > 10
+
+
+
+def test_video_with_a_style_image_runs_per_frame_unless_asked(tmp_path, bunny, kiss, capfd):
+    """The student's card measured the stage (stabiliser only: it has no trunk/head graphs) not worth its
+    cost: `rtstyle video` says so and paints each frame as the Stylizer does alone."""
+    stats = tmp_path / "stats.json"
+    assert main(["video", str(bunny), str(tmp_path / "out.mp4"), "--style-image", str(kiss), "--max-size", "64",
+                 "--threads", "1", "--stats-json", str(stats)]) == 0
+    assert "rtstyle: no temporal stage for image:kiss.jpg" in capfd.readouterr().err
+    assert "keyframes" not in json.loads(stats.read_text())
+    with av.open(str(bunny)) as f:
+        frames = [fr.to_ndarray(format="rgb24") for _, fr in zip(range(3), f.decode(video=0))]
+    default = Stylizer(style_image=kiss, threads=1, max_size=64, temporal=TemporalConfig())
+    alone = Stylizer(style_image=kiss, threads=1, max_size=64)
+    forced = Stylizer(style_image=kiss, threads=1, max_size=64, temporal=TemporalConfig.only(["stabilize"]))
+    assert default.temporal is None and forced.temporal is not None and forced.temporal.config.stabilize
+    outs = {name: [s.stylize(f) for f in frames] for name, s in
+            {"default": default, "alone": alone, "forced": forced}.items()}
+    for a, b in zip(outs["default"], outs["alone"]):
+        assert np.array_equal(a, b)
+    assert np.abs(outs["forced"][2].astype(int) - outs["alone"][2].astype(int)).mean() > 0.2  # blended: 0.5
 
 
 NO_TORCH = """
