@@ -150,6 +150,8 @@ def cmd_image(a: argparse.Namespace) -> int:
     rgb, alpha = as_rgb8(read_image(a.input))
     check_output(a.input, a.output, a.overwrite)
     stylizer = make_stylizer(a)
+    for note in stylizer.notes:
+        print(f"rtstyle: {note}", file=sys.stderr)
     out = stylizer.stylize(rgb)
     write_image(a.output, out, alpha)
     # The engine is named so that what --engine auto picked is visible (`video` says it in its summary).

@@ -121,6 +121,18 @@ def test_max_size_keeps_the_full_output_size(capsys, photo, tmp_path):
     assert_stylized(read(photo), out)
 
 
+def test_a_preset_without_its_student_says_so(capsys, small, tmp_path, monkeypatch):
+    from rtstyle.registry import StyleModel
+
+    monkeypatch.setattr(StyleModel, "slim_path", property(lambda self: None))
+    monkeypatch.setattr(StyleModel, "fast_path", property(lambda self: None))
+    out = tmp_path / "out.png"
+    rc, _, err = run(capsys, "image", str(small), str(out), "--quality", "fast", *THREADS)
+    assert rc == 0, err
+    assert "rtstyle: no slim student for style 'starry'; using the full network\n" in err
+    assert_stylized(read(small), out)
+
+
 def test_overwrite_replaces(capsys, small, tmp_path):
     out = tmp_path / "out.png"
     out.write_bytes(b"old")
