@@ -77,9 +77,12 @@ class Stylizer:
             if stage.config.enabled:
                 self.temporal = stage
                 self.notes += stage.notes
-            else:  # e.g. no trunk/head graphs, and a card that measured the stabiliser not worth its cost
-                self.notes.append(f"no temporal stage for {self.style.name}: its network paints steadily frame by "
-                                  "frame (its card); --temporal-mechanisms stabilize forces the stabiliser")
+            elif temporal.stabilize is None and self.style.card.get("temporal", {}).get("stabilize") is False:
+                # No trunk/head graphs, and the card measured the stabiliser alone not worth its cost.
+                self.notes.append(f"no temporal stage for {self.style.name}: per frame its network is steady "
+                                  "enough (its card); --temporal-mechanisms stabilize forces the stabiliser")
+            else:
+                self.notes += stage.notes + [f"no temporal stage for {self.style.name}: nothing asked for can run"]
 
     def stylize(self, frame: np.ndarray) -> np.ndarray:
         """Any RGB/RGBA/gray uint8/uint16/float image -> HxWx3 uint8 RGB of the same size."""

@@ -282,8 +282,13 @@ def test_a_model_without_halves_keeps_only_stabilisation(tmp_path, frames):
     shutil.copy(builtin_styles()["starry"].path, model)
     s = Stylizer(model=model, threads=1, temporal=TemporalConfig())
     assert s.temporal.config.stabilize and not (s.temporal.config.reuse or s.temporal.config.carry_norms)
-    assert "no trunk/head graphs" in s.temporal.notes[0]
+    assert "no trunk/head graphs" in s.temporal.notes[0] and s.notes == s.temporal.notes
     assert s.stylize(frames[0]).shape == frames[0].shape
+    # Asked for feature reuse alone, such a model is left with nothing to run: no stage, and it says why.
+    reuse_only = Stylizer(model=model, threads=1, temporal=TemporalConfig.only(["reuse"]))
+    assert reuse_only.temporal is None
+    assert "no trunk/head graphs" in reuse_only.notes[0] and reuse_only.notes[1].endswith("nothing asked for can run")
+    assert np.array_equal(reuse_only.stylize(frames[1]), Stylizer(model=model, threads=1).stylize(frames[1]))
 
 
 def test_the_stabiliser_weight_is_the_networks_own_unless_given(frames, per_frame):
