@@ -88,7 +88,7 @@ def run_once(a: argparse.Namespace, label: str, extra: list[str], folder: Path) 
         time.sleep(1.0)  # the camera settles into its frame rate
         cmd = [sys.executable, "-m", "rtstyle.cli", "webcam", "--camera", f"http://127.0.0.1:{port}/",
                "--no-window", *([] if a.quality == "none" else ["--quality", a.quality]),
-               *([] if "--model" in extra else ["--style", a.style]), "--stats-json", str(stats),
+               *([] if {"--model", "--style-image"} & set(extra) else ["--style", a.style]), "--stats-json", str(stats),
                "--duration", str(a.seconds), "-q", *extra]
         before = loadavg()
         busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(a.busy)]

@@ -96,6 +96,13 @@ TEMPORAL = {"stabilize": False, "why": (
     "against 0.81x / 0.636 at 0.54x; cockatoo 24 frames with kiss 1.89x / 0.695 against 0.80x / 0.709 at 0.59x")}
 
 
+# Parallel frames (rtstyle.stylizer.Stylizer.parallel_frames): the network is too small to use both cores on one frame.
+RUNTIME = {"workers": 2, "why": (
+    "two frames at once, one thread each, beat one frame on two threads on this project's 2 cores: "
+    "rtstyle video --no-temporal --workers 1 / 2, 2026-12-07: bunny (640x360) 10.69 / 15.35 fps, "
+    "cockatoo (1280x720) 2.74 / 3.67 fps")}
+
+
 def write_card(net: StyTr2Student, out: Path, checkpoint: Path, log: Path | None, note: str = "") -> Path:
     card = {
         "name": "stytr2-student",
@@ -104,6 +111,7 @@ def write_card(net: StyTr2Student, out: Path, checkpoint: Path, log: Path | None
         "io": {"style_encoder": f"style: float32 1x3x{STYLE_SIZE}x{STYLE_SIZE} RGB [0, 1] -> style_tokens",
                "frame": "image: float32 Nx3xHxW RGB [0, 1] + style_tokens -> stylized: float32 Nx3xHxW RGB [0, 1]"},
         "temporal": TEMPORAL,
+        "runtime": RUNTIME,
     }
     state = torch.load(checkpoint, map_location="cpu", weights_only=True) if checkpoint.name == "checkpoint.pt" else {}
     if "config" in state:

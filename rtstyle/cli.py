@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .engines import ENGINE_CHOICES, EngineUnavailable
-from .presets import QUALITIES, get_preset
+from .presets import QUALITIES
 
 EXIT_ERROR, EXIT_INTERRUPTED = 1, 130
 # What a user can cause (bad paths, bad files, missing packages): reported in one line.
@@ -106,26 +106,22 @@ def add_workers_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=int, default=None, metavar="N",
                    help="stylize N frames at once, one inference thread each, output kept in order: throughput "
                         "when one frame cannot use every core (needs --no-temporal; --threads then defaults to "
-                        "cores/N; default: 2 with --quality fast and --no-temporal on 2+ cores, else 1)")
-
-
-def worker_count(a: argparse.Namespace) -> int:
-    """--workers, or else the preset's: parallel frames only when they are independent (no temporal stage)."""
-    if a.workers is not None:
-        return a.workers
-    preset = get_preset(getattr(a, "quality", None))
-    if preset is None or getattr(a, "temporal", False):
-        return 1
-    return max(1, min(preset.workers, os.cpu_count() or 1))
+                        "cores/N; default: without a temporal stage on 2+ cores, 2 for the small networks of --quality "
+                        "fast and --style-image, else 1)")
 
 
 def make_stylizers(a: argparse.Namespace) -> list:
-    """One Stylizer per --workers (each with its own engine), threads split between them."""
-    a.workers = worker_count(a)
-    if a.workers < 1:
+    """One Stylizer per worker (each with its own engine), the cores split between them: --workers, or
+    else as many as the network pays for (``Stylizer.parallel_frames``, known once one is built)."""
+    if a.workers is not None and a.workers < 1:
         raise ValueError("--workers must be at least 1")
-    if a.workers > 1 and getattr(a, "temporal", False):
+    if (a.workers or 1) > 1 and getattr(a, "temporal", False):
         raise ValueError("--workers N stylizes frames independently: add --no-temporal")
+    if a.workers is None:
+        first = make_stylizer(a)
+        a.workers = first.parallel_frames
+        if a.workers == 1:
+            return [first]
     if a.workers > 1 and not a.threads:
         a.threads = max(1, (os.cpu_count() or 1) // a.workers)  # N workers x all cores would oversubscribe
     return [make_stylizer(a) for _ in range(a.workers)]

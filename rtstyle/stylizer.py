@@ -10,6 +10,7 @@ It is a per-stream object on purpose: state that depends on previous frames
 """
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -83,6 +84,16 @@ class Stylizer:
                                   "enough (its card); --temporal-mechanisms stabilize forces the stabiliser")
             else:
                 self.notes += stage.notes + [f"no temporal stage for {self.style.name}: nothing asked for can run"]
+
+    @property
+    def parallel_frames(self) -> int:
+        """How many frames of a stream are worth stylizing at once, one Stylizer (engine) each, on this
+        machine: networks too small to use every core on one frame say so (the fast preset's students,
+        ``Preset.workers``; a card's ``runtime.workers``). 1 with a temporal stage: its frames come in turn."""
+        if self.temporal is not None:
+            return 1
+        wanted = max(self.preset.workers if self.preset else 1, self.style.card.get("runtime", {}).get("workers", 1))
+        return max(1, min(wanted, os.cpu_count() or 1))
 
     def stylize(self, frame: np.ndarray) -> np.ndarray:
         """Any RGB/RGBA/gray uint8/uint16/float image -> HxWx3 uint8 RGB of the same size."""

@@ -140,21 +140,29 @@ def test_webcam_thread_defaults(args, threads, monkeypatch, tmp_path, capsys):
     (["--quality", "fast", "--temporal"], 2, 1),  # the temporal stage needs frames in turn
     (["--quality", "best"], 8, 1),
     (["--quality", "fast", "--workers", "1"], 2, 1),  # an explicit --workers wins
+    (["--style-image", "KISS"], 2, 2),  # the any-painting network's card asks for two (runtime.workers)
+    (["--style-image", "KISS", "--workers", "1"], 2, 1),
 ])
-def test_webcam_worker_defaults(args, cores, workers, monkeypatch, tmp_path, capsys):
+def test_webcam_worker_defaults(args, cores, workers, monkeypatch, tmp_path, capsys, shared):
     """--quality fast live on 2+ cores runs two workers: 29.99-30.02 fps (p95 51-53 ms) against 26.4-29.6
     with one worker on two threads, idle (benchmarks/results/live_w32_workers_idle.md)."""
     import rtstyle.cli
+    import rtstyle.stylizer
 
     seen = []
+    real = rtstyle.cli.make_stylizers
 
     def capture(a):
-        seen.append(a)
+        seen.append((real(a), a.threads))
         raise ValueError("stop here")
 
-    monkeypatch.setattr(rtstyle.cli.os, "cpu_count", lambda: cores)
-    monkeypatch.setattr(rtstyle.cli, "make_stylizer", capture)
+    for module in (rtstyle.cli, rtstyle.stylizer):
+        monkeypatch.setattr(module.os, "cpu_count", lambda: cores)
+    monkeypatch.setattr(rtstyle.cli, "make_stylizers", capture)
+    args = [str(shared / "data/styles/kiss.jpg") if x == "KISS" else x for x in args]
     code = main(["webcam", "--camera", "0", "--no-window", "--stats-json", str(tmp_path / "s.json"), *args])
     assert code == 1 and "stop here" in capsys.readouterr().err
-    assert seen[0].workers == workers
-    assert seen[0].threads == (cores // workers if workers > 1 else 0)
+    stylizers, threads = seen[0]
+    assert len(stylizers) == workers
+    assert threads == (cores // workers if workers > 1 else 0)
+    assert all(s.config.threads == threads for s in stylizers)
