@@ -84,8 +84,8 @@ class DistillConfig:
     gram_weight: float = 0.0  # Gram matrices of the same VGG taps against the teacher's: texture statistics
     temporal_weight: float = 0.0  # the output of a shifted crop against the shifted output: strokes that stay put
     max_shift: int = 3  # the shift, 1..max_shift px per axis: a stride-4 network redraws at all but multiples of 4
-    # "shift": whole pixels (no resampling); "camera": a handheld camera's motion between a key frame and the frames
-    # after it (sub-pixel shift up to max_shift, roll up to max_roll degrees, zoom up to max_zoom), resampled bicubically.
+    # "shift": whole pixels (no resampling); "camera": a handheld camera's motion between a key frame and the
+    # frames after it (sub-pixel shift up to max_shift, roll up to max_roll degrees, zoom up to max_zoom), bicubic.
     motion: str = "shift"
     max_roll: float = 1.5
     max_zoom: float = 0.03

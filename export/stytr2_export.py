@@ -89,7 +89,7 @@ def training_summary(log: Path, rows: int = 20) -> dict:
 
 # How the temporal stage treats the student (rtstyle.temporal.NETWORK_SETTINGS): per frame it already meets
 # issue 6's E_warp ratio of 5, and the stabiliser alone would cost speed and style for steadiness it does not need.
-TEMPORAL = {"stabilize": False, "why": (
+TEMPORAL = {"stabilize": False, "note": "per frame its network is steady enough (E_warp 1.4-2.9x source)", "why": (
     "per frame it is already steady, and it has no trunk/head graphs, so the stage could only stabilise: "
     "one-off 2026-12-07, 2 threads, per-frame against the stabiliser (blend 0.6): bunny 48 frames with kiss "
     "E_warp 1.43x source at d_style 0.633 against 0.40x at 0.642 and 0.61x the speed; with starry 2.92x / 0.625 "

@@ -4,9 +4,10 @@ A preset picks which network runs (the full per-style net or its distilled
 slim student, ``NAME.slim.onnx``) and the internal scale it runs at; below
 1.0 the stylized frame is brought back to the frame's size by the guided
 upsampler (rtstyle.upsample), steered by the full-resolution frame so edges
-stay crisp. Temporal settings stay with the command's own flags (--temporal):
-the students have no trunk/head graphs, so only its flow-based stabilisation
-would apply to them, and that costs latency a live preset cannot spare.
+stay crisp. The students have no trunk/head graphs, so of the temporal stage
+only its flow-based stabilisation could apply to them, and its flows cost more
+than they do: a student runs without the stage unless --temporal-mechanisms
+asks for the stabiliser (STUDENT_TEMPORAL).
 
 ``fast`` also stylizes two frames at once when they are independent (no
 temporal stage) and there are two cores: live 640x480 keeps up with a 30 fps
@@ -72,10 +73,19 @@ def preset_model(model: StyleModel, preset: Preset | None, builtin: bool) -> tup
     return student(model, slim), None
 
 
+# What the temporal stage does for a student (rtstyle.temporal.NETWORK_SETTINGS): nothing unless asked. It has no
+# trunk/head graphs, so the stage could only stabilise, and its flows cost more than the network.
+STUDENT_TEMPORAL = {"stabilize": False, "note": "its network is faster than the stage's flows",
+                    "why": "bunny, 48 frames, --quality fast, 2 threads (one-off, 2026-12-07), per-frame against "
+                           "the stabiliser (blend 0.6): starry 42.1 / 12.0 fps, E_warp 64.1x / 11.5x source, d_style "
+                           "0.295 / 0.387; wave 38.3 / 12.9 fps, 19.0x / 4.2x, 0.427 / 0.486; scream 38.2 / 11.6 fps, "
+                           "1.8x / 0.4x, 0.553 / 0.579; composition 31.1 / 12.7 fps, 17.0x / 3.4x, 0.431 / 0.481"}
+
+
 def student(model: StyleModel, path: Path) -> StyleModel:
-    """A student network of ``model``'s style: its card, without what was measured on the full network
-    (``temporal``: how steadily that network paints, which a student distilled from it need not)."""
-    return StyleModel(model.name, path, {k: v for k, v in model.card.items() if k != "temporal"})
+    """A student network of ``model``'s style: its card, with the student's own ``temporal`` entry instead
+    of the full network's (how steadily that network paints, which a student distilled from it need not)."""
+    return StyleModel(model.name, path, {**model.card, "temporal": STUDENT_TEMPORAL})
 
 
 def preset_for(model: StyleModel, preset: Preset | None) -> Preset | None:

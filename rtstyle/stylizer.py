@@ -80,8 +80,9 @@ class Stylizer:
                 self.notes += stage.notes
             elif temporal.stabilize is None and self.style.card.get("temporal", {}).get("stabilize") is False:
                 # No trunk/head graphs, and the card measured the stabiliser alone not worth its cost.
-                self.notes.append(f"no temporal stage for {self.style.name}: per frame its network is steady "
-                                  "enough (its card); --temporal-mechanisms stabilize forces the stabiliser")
+                why = self.style.card["temporal"].get("note", "its card turns the stabiliser off")
+                self.notes.append(f"no temporal stage for {self.style.name}: {why}; --temporal-mechanisms "
+                                  "stabilize forces the stabiliser")
             else:
                 self.notes += stage.notes + [f"no temporal stage for {self.style.name}: nothing asked for can run"]
 

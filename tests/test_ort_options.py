@@ -137,7 +137,8 @@ def test_webcam_thread_defaults(args, threads, monkeypatch, tmp_path, capsys):
     ([], 2, 1),  # no preset: one frame at a time, all cores on it
     (["--quality", "fast"], 2, 2),  # the fast preset's small network: two frames at once
     (["--quality", "fast"], 1, 1),  # ... but never more workers than cores
-    (["--quality", "fast", "--temporal"], 2, 1),  # the temporal stage needs frames in turn
+    (["--quality", "fast", "--temporal", "--temporal-mechanisms", "stabilize"], 2, 1),  # a stage: frames in turn
+    (["--quality", "fast", "--temporal"], 2, 2),  # a student's own stage is empty (presets.STUDENT_TEMPORAL)
     (["--quality", "best"], 8, 1),
     (["--quality", "fast", "--workers", "1"], 2, 1),  # an explicit --workers wins
     (["--style-image", "KISS"], 2, 2),  # the any-painting network's card asks for two (runtime.workers)

@@ -1,6 +1,7 @@
 """`--quality` presets (rtstyle/presets.py) on a real eval photo and real bunny frames."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import cv2
@@ -108,3 +109,26 @@ def test_cli_refuses_bad_quality_and_conflicts(capsys, eval_photos, tmp_path):
     assert not Path(out).exists()
     with pytest.raises(ValueError, match="unknown quality"):
         Stylizer("starry", quality="turbo")
+
+
+def test_the_fast_preset_runs_without_the_temporal_stage_unless_asked(bunny, tmp_path, capfd):
+    """A student has no trunk/head graphs and its frame costs less than the stage's flows: stabilising
+    alone made `--quality fast` video 3-3.5x slower (presets.STUDENT_TEMPORAL), so there is no stage
+    unless --temporal-mechanisms asks for the stabiliser."""
+    from rtstyle.temporal import TemporalConfig
+
+    frames = [bunny_frame(bunny, i) for i in (60, 61, 62)]
+    default = Stylizer("wave", quality="fast", threads=1, temporal=TemporalConfig())
+    alone = Stylizer("wave", quality="fast", threads=1)
+    forced = Stylizer("wave", quality="fast", threads=1, temporal=TemporalConfig.only(["stabilize"]))
+    assert default.temporal is None and "faster than the stage's flows" in default.notes[0]
+    assert forced.temporal is not None and forced.temporal.config.stabilize
+    outs = {name: [s.stylize(f) for f in frames] for name, s in
+            {"default": default, "alone": alone, "forced": forced}.items()}
+    assert all(np.array_equal(a, b) for a, b in zip(outs["default"], outs["alone"]))
+    assert np.abs(outs["forced"][2].astype(int) - outs["alone"][2].astype(int)).mean() > 1.0  # blended
+    # And `rtstyle video --quality fast` says so and runs two frames at once.
+    assert main(["video", str(bunny), str(tmp_path / "out.mp4"), "--quality", "fast"]) == 0
+    err = capfd.readouterr().err
+    assert "no temporal stage for starry: its network is faster than the stage's flows" in err
+    assert ("2 workers" in err) == ((os.cpu_count() or 1) >= 2), err
