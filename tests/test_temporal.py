@@ -14,6 +14,7 @@ from rtstyle.cli import main
 from rtstyle.engines import EngineOptions, create_engine
 from rtstyle.flow import DisFlow, consistent, gray, resize_flow, warp, warping_error
 from rtstyle.pipeline import Frame
+from rtstyle.presets import STUDENT_TEMPORAL
 from rtstyle.registry import builtin_styles
 from rtstyle.sources import VideoSource
 from rtstyle.stylizer import Stylizer
@@ -319,13 +320,15 @@ def test_the_stabiliser_weight_is_the_networks_own_unless_given(frames, per_fram
     for style in builtin_styles().values():
         s = Stylizer(style.name, threads=1, temporal=TemporalConfig())
         own = style.card.get("temporal", {})
-        assert set(own) <= {"why", *NETWORK_SETTINGS}
-        # A student paints its own strokes: what was measured on the full network is not its own.
+        assert set(own) <= {"why", "note", *NETWORK_SETTINGS}
+        # A student paints its own strokes: what was measured on the full network is not its own, and its
+        # own entry leaves the stage nothing to run (no trunk/head graphs, no stabiliser).
         student = Stylizer(style.name, threads=1, quality="fast", temporal=TemporalConfig())
-        assert student.style.path != style.path
+        assert student.style.path != style.path and student.style.card["temporal"] == STUDENT_TEMPORAL
+        assert student.temporal is None and "faster than the stage's flows" in student.notes[-1]
         for key, (name, default) in NETWORK_SETTINGS.items():
             assert getattr(s.temporal.config, name) == own.get(key, default)
-            assert getattr(student.temporal.config, name) == default
+    assert set(STUDENT_TEMPORAL) <= {"why", "note", *NETWORK_SETTINGS}
     # Weight 0 leaves every picture as the network painted it; any other weight mixes in the past.
     stream = {w: Stylizer("starry", threads=1, temporal=TemporalConfig.only(["stabilize"], blend=w)) for w in (0.0, 0.6)}
     outs = {w: [s.stylize(f) for f in frames[:4]] for w, s in stream.items()}
