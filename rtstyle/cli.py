@@ -105,9 +105,9 @@ def make_stylizer(a: argparse.Namespace):
 def add_workers_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=int, default=None, metavar="N",
                    help="stylize N frames at once, one inference thread each, output kept in order: throughput "
-                        "when one frame cannot use every core (needs --no-temporal; --threads then defaults to "
-                        "cores/N; default: without a temporal stage on 2+ cores, 2 for the small networks of --quality "
-                        "fast and --style-image, else 1)")
+                        "when one frame cannot use every core (not with a temporal stage: --no-temporal for the "
+                        "per-style networks; --threads then defaults to cores/N; default: without a temporal stage on "
+                        "2+ cores, 2 for the small networks of --quality fast and --style-image, else 1)")
 
 
 def make_stylizers(a: argparse.Namespace) -> list:
@@ -115,8 +115,6 @@ def make_stylizers(a: argparse.Namespace) -> list:
     else as many as the network pays for (``Stylizer.parallel_frames``, known once one is built)."""
     if a.workers is not None and a.workers < 1:
         raise ValueError("--workers must be at least 1")
-    if (a.workers or 1) > 1 and getattr(a, "temporal", False):
-        raise ValueError("--workers N stylizes frames independently: add --no-temporal")
     if a.workers is None:
         first = make_stylizer(a)
         a.workers = first.parallel_frames
@@ -124,7 +122,10 @@ def make_stylizers(a: argparse.Namespace) -> list:
             return [first]
     if a.workers > 1 and not a.threads:
         a.threads = max(1, (os.cpu_count() or 1) // a.workers)  # N workers x all cores would oversubscribe
-    return [make_stylizer(a) for _ in range(a.workers)]
+    first = make_stylizer(a)
+    if a.workers > 1 and first.temporal is not None:  # a stage's frames depend on each other
+        raise ValueError("--workers N stylizes frames independently: add --no-temporal")
+    return [first] + [make_stylizer(a) for _ in range(a.workers - 1)]
 
 
 def cmd_styles(a: argparse.Namespace) -> int:

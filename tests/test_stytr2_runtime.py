@@ -109,6 +109,9 @@ def test_video_with_a_style_image_runs_per_frame_unless_asked(tmp_path, bunny, k
                  "--threads", "1", "--stats-json", str(stats)]) == 0
     assert "rtstyle: no temporal stage for image:kiss.jpg" in capfd.readouterr().err
     assert "keyframes" not in json.loads(stats.read_text())
+    # With no stage to run, frames are independent: --workers needs no --no-temporal.
+    assert main(["video", str(bunny), str(tmp_path / "two.mp4"), "--style-image", str(kiss), "--max-size", "64",
+                 "--workers", "2", "--quiet"]) == 0
     with av.open(str(bunny)) as f:
         frames = [fr.to_ndarray(format="rgb24") for _, fr in zip(range(3), f.decode(video=0))]
     default = Stylizer(style_image=kiss, threads=1, max_size=64, temporal=TemporalConfig())
