@@ -352,6 +352,22 @@ def test_slivers_the_key_frame_misses_do_not_take_a_new_one(frames):
     assert s.temporal.keyframes == 2
 
 
+def test_a_patch_that_changes_colour_but_not_brightness_takes_a_new_key_frame(frames):
+    """Brightness alone misses what only the colour tells apart (a red thing moving over a green one as
+    bright): the photometric checks compare the chroma too."""
+    first = frames[0]
+    ycc = cv2.cvtColor(first, cv2.COLOR_RGB2YCrCb).astype(int)
+    ycc[40:64, 90:120, 1:] += (30, -30)  # redder and less blue, as bright (nothing clipped): 8% of the pixels
+    recoloured = cv2.cvtColor(np.clip(ycc, 0, 255).astype(np.uint8), cv2.COLOR_YCrCb2RGB)
+    assert np.abs(gray(recoloured, SIZE).astype(int) - gray(first, SIZE)).max() <= 1
+    s = Stylizer("starry", threads=1, temporal=TemporalConfig(keyframe_interval=100))
+    for f in (first, first, first):
+        s.stylize(f)
+    assert s.temporal.keyframes == 1
+    s.stylize(recoloured)
+    assert s.temporal.keyframes == 2
+
+
 def test_bad_temporal_settings_are_value_errors():
     with pytest.raises(ValueError, match="keyframe-interval"):
         TemporalConfig(keyframe_interval=0)
