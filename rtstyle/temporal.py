@@ -446,11 +446,20 @@ class TemporalStage:
         if not outside.any():
             return features
         features = features.copy()
-        for (y0, y1, x0, x1), cells in entering_bands(outside, ENTER_MARGIN, ENTER_DEPTH):
-            out = self.trunk.frozen(np.ascontiguousarray(batch[..., 4 * y0: 4 * y1, 4 * x0: 4 * x1]))
-            keep = cells[y0:y1, x0:x1]
-            features[y0:y1, x0:x1][keep] = out[0, :, : y1 - y0, : x1 - x0].transpose(1, 2, 0)[keep]
+        for box, cells in entering_bands(outside, ENTER_MARGIN, ENTER_DEPTH):
+            self._trunk_cells(features, batch, box, cells)
         return features
+
+    def _trunk_cells(self, features: np.ndarray, batch: np.ndarray, crop: Box, cells: np.ndarray,
+                     into: Box | None = None) -> None:
+        """Overwrite ``features`` (HxWxC, in place) with the trunk's own, run on the ``crop`` box of ``batch``
+        (in feature cells) and normalised with the key frame's statistics, where ``cells`` (map-sized, bool) is
+        set inside ``into`` (a box within the crop; default: all of it)."""
+        y0, y1, x0, x1 = crop
+        out = self.trunk.frozen(np.ascontiguousarray(batch[..., 4 * y0: 4 * y1, 4 * x0: 4 * x1]))[0].transpose(1, 2, 0)
+        ry0, ry1, rx0, rx1 = into or crop
+        keep = cells[ry0:ry1, rx0:rx1]
+        features[ry0:ry1, rx0:rx1][keep] = out[ry0 - y0: ry1 - y0, rx0 - x0: rx1 - x0][keep]
 
     @staticmethod
     def _moved(batch: np.ndarray, by: np.ndarray) -> np.ndarray:
@@ -537,13 +546,9 @@ class TemporalStage:
             if reads is None:
                 reads = cv2.dilate(holes.astype(np.uint8), np.ones((2 * MARGIN + 1,) * 2, np.uint8)) > 0
                 features = features.copy()
-            out = self.trunk.frozen(np.ascontiguousarray(batch[..., 4 * y0: 4 * y1, 4 * x0: 4 * x1]))
-            out = out[0].transpose(1, 2, 0)
-            # The hole and the head's reach around it.
-            ry0, ry1 = max(0, y - MARGIN), min(fh, y + bh + MARGIN)
-            rx0, rx1 = max(0, x - MARGIN), min(fw, x + bw + MARGIN)
-            keep = reads[ry0:ry1, rx0:rx1]
-            features[ry0:ry1, rx0:rx1][keep] = out[ry0 - y0: ry1 - y0, rx0 - x0: rx1 - x0][keep]
+            # Written: the hole and the head's reach around it.
+            reach = (max(0, y - MARGIN), min(fh, y + bh + MARGIN), max(0, x - MARGIN), min(fw, x + bw + MARGIN))
+            self._trunk_cells(features, batch, (y0, y1, x0, x1), reads, reach)
         return features
 
     def _blobs(self, mask: np.ndarray) -> np.ndarray:
