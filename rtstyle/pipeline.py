@@ -49,6 +49,7 @@ class Frame:
     index: int = 0
     born: float = 0.0  # time.perf_counter() when the source handed it over
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage, see rtstyle.stats
+    prepared: Any = None  # the stylizer's work done ahead by the source thread (its ``prepare``), if any
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,9 @@ class StreamInfo:
 
 
 class Stylize(Protocol):
+    """``stylize_timed(frame[, prepared])``; optionally ``prepare(frame)``: the part of a frame's work that
+    reads no earlier output, which the source thread then does ahead (rtstyle.stylizer.Stylizer.prepare)."""
+
     def stylize_timed(self, frame: np.ndarray) -> tuple[np.ndarray, dict[str, float]]: ...
 
 
@@ -105,6 +109,7 @@ class RunResult:
     stats: StageStats
 
 
+PREPARED_AHEAD = 2  # queue size for prepared frames: the source thread works at most this far ahead
 _END = object()  # end-of-stream marker passed down the queues
 _SKIP = object()  # an item taken while stopping: not stylized, not written, but its number is used
 
@@ -156,7 +161,7 @@ class _Run:
         return _END
 
 
-def _read(run: _Run, source: Iterable, out: queue.Queue) -> None:
+def _read(run: _Run, source: Iterable, out: queue.Queue, prepare: Callable[[np.ndarray], Any] | None) -> None:
     try:
         items = iter(source)
         while not run.stop.is_set():
@@ -167,6 +172,8 @@ def _read(run: _Run, source: Iterable, out: queue.Queue) -> None:
             if isinstance(item, Frame):
                 item.born = time.perf_counter()
                 item.timings["decode"] = item.born - t0
+                if prepare is not None:
+                    item.prepared = prepare(item.image)
             put = run.put_latest if run.config.latest_only and isinstance(item, Frame) else run.put
             if not put(out, item):
                 return
@@ -203,7 +210,9 @@ def _stylize(run: _Run, stylizer: Stylize, intake: _Intake, inbox: queue.Queue, 
             if item is not _END and run.stop.is_set():
                 item = _SKIP  # stopping: drain without the expensive work
             elif isinstance(item, Frame):
-                item.image, timings = stylizer.stylize_timed(item.image)
+                ahead = () if item.prepared is None else (item.prepared,)
+                item.image, timings = stylizer.stylize_timed(item.image, *ahead)
+                item.prepared = None  # no longer needed while the frame waits for the sink
                 item.timings.update(timings)
             if not run.put(out, (number, item)) or item is _END:
                 return
@@ -255,11 +264,17 @@ def run(source: Iterable, stylizer: Stylize | Sequence[Stylize], sink: Sink, *,
     if not stylizers:
         raise ValueError("the pipeline needs at least one stylizer")
     state = _Run(stop or threading.Event(), config)
-    to_stylize: queue.Queue = queue.Queue(config.queue_size)
+    # One stream through one stylizer: its frames' work that reads no earlier output (a temporal stage's flows)
+    # runs in the source thread, beside inference. Not for a live source, which may replace a frame before
+    # inference takes it (the motion is then from a frame never stylized), nor for workers taking turns.
+    one = len(stylizers) == 1 and not config.latest_only
+    prepare = getattr(stylizers[0], "prepare", None) if one else None
+    # Prepared frames hold their flows (~20 MB at 720p): a short queue keeps the reader one or two frames ahead.
+    to_stylize: queue.Queue = queue.Queue(min(config.queue_size, PREPARED_AHEAD) if prepare else config.queue_size)
     to_write: queue.Queue = queue.Queue(config.queue_size)
     intake = _Intake()
     threads = [
-        threading.Thread(target=_read, args=(state, source, to_stylize), name="rtstyle-source", daemon=True),
+        threading.Thread(target=_read, args=(state, source, to_stylize, prepare), name="rtstyle-source", daemon=True),
         *(threading.Thread(target=_stylize, args=(state, s, intake, to_stylize, to_write),
                            name=f"rtstyle-inference-{i}", daemon=True) for i, s in enumerate(stylizers)),
         threading.Thread(target=_write, args=(state, sink, to_write), name="rtstyle-sink", daemon=True),

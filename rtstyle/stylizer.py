@@ -22,7 +22,7 @@ from .engines import EngineOptions, create_engine
 from .frames import as_rgb8, from_batch, to_batch
 from .registry import StyleModel, resolve_model
 from .presets import get_preset, preset_for, preset_model
-from .temporal import TemporalConfig, make_stage
+from .temporal import Observation, TemporalConfig, make_stage
 from .upsample import downscale
 
 # Below this the network's reflection pads exceed the 1/4-resolution feature map.
@@ -40,6 +40,17 @@ class StylizerConfig:
     temporal: TemporalConfig | None = None  # video: reuse and smooth across frames (temporal.py)
     quality: str | None = None  # a preset of rtstyle.presets: network and internal scale
     engine_options: EngineOptions = EngineOptions()  # backend settings (--ort); ``threads`` above wins if set
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A frame's work that reads nothing stylized before it, done ahead (``Stylizer.prepare``)."""
+
+    small: np.ndarray  # the network's input, HxWx3 uint8 (``Stylizer._fit``)
+    size: tuple[int, int]  # its unpadded part
+    shape: tuple[int, int]  # the size the output is scaled back to (before a preset's upsampling)
+    seen: Observation  # the temporal stage's view of its motion
+    seconds: float
 
 
 class Stylizer:
@@ -101,17 +112,29 @@ class Stylizer:
         rgb, _ = as_rgb8(frame)
         return self.stylize_timed(rgb)[0]
 
-    def stylize_timed(self, frame: np.ndarray) -> tuple[np.ndarray, dict[str, float]]:
-        """HxWx3 uint8 RGB -> (stylized frame, seconds spent per stage)."""
+    def prepare(self, frame: np.ndarray) -> Prepared | None:
+        """What of ``stylize_timed(frame)`` reads no earlier output, done now: with a temporal stage, the frame's
+        motion (rtstyle.temporal.Motion: its flows). A video's reader thread calls it on every frame, in
+        order, and ``stylize_timed`` takes the result, so the flows run beside the network rather than before
+        it. None when there is nothing to do ahead. A stream's frames are all prepared or none."""
+        if self.temporal is None:
+            return None
         t0 = time.perf_counter()
-        full = frame
-        if self.preset is not None and self.preset.scale < 1:
-            frame = downscale(frame, self.preset.scale)
-        h, w = frame.shape[:2]
-        small, (sh, sw) = self._fit(frame)
+        small, size, shape = self._inputs(frame)
+        seen = self.temporal.motion(small)
+        return Prepared(small, size, shape, seen, time.perf_counter() - t0)
+
+    def stylize_timed(self, frame: np.ndarray, prepared: Prepared | None = None) -> tuple[np.ndarray, dict[str, float]]:
+        """HxWx3 uint8 RGB -> (stylized frame, seconds spent per stage); ``prepared``: ``prepare(frame)``'s."""
+        t0 = time.perf_counter()
+        small, (sh, sw), (h, w) = self._inputs(frame) if prepared is None else (prepared.small, prepared.size,
+                                                                                 prepared.shape)
         batch = to_batch(small)
         t1 = time.perf_counter()
-        out, extra = (self.engine.run(batch), {}) if self.temporal is None else self.temporal(small, batch)
+        if self.temporal is None:
+            out, extra = self.engine.run(batch), {}
+        else:
+            out, extra = self.temporal(small, batch, prepared.seen if prepared else None)
         t2 = time.perf_counter()
         out = from_batch(out)[:sh, :sw]
         if (sh, sw) != (h, w):
@@ -119,11 +142,21 @@ class Stylizer:
         t3 = time.perf_counter()
         timings = {"preprocess": t1 - t0, "inference": t2 - t1 - sum(extra.values()), "postprocess": t3 - t2,
                    **extra}
-        if frame is not full:
+        if prepared is not None:  # the flows, wherever they ran
+            timings["flow"] = timings.get("flow", 0.0) + prepared.seconds
+        if (h, w) != frame.shape[:2]:
             # Edge-aware: the full-resolution frame steers the upsampling (rtstyle.upsample).
-            out = self.preset.upsample(out, full)
+            out = self.preset.upsample(out, frame)
             timings["upsample"] = time.perf_counter() - t3
         return out, timings
+
+    def _inputs(self, frame: np.ndarray) -> tuple[np.ndarray, tuple[int, int], tuple[int, int]]:
+        """Frame -> (the network's input, its unpadded size, the size the output is scaled back to before
+        a preset's upsampling to the frame's)."""
+        if self.preset is not None and self.preset.scale < 1:
+            frame = downscale(frame, self.preset.scale)
+        small, size = self._fit(frame)
+        return small, size, frame.shape[:2]
 
     def _fit(self, frame: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
         """Downscale to ``max_size`` and edge-pad tiny frames up to MIN_SIDE.

@@ -51,6 +51,8 @@ only feeds the occlusion check and is never finer than medium. A key frame is
 reached by composing those steps (``Carried``), not by a flow over many frames: a
 long-range flow estimated afresh on each frame is off by a different fraction of a
 pixel each time, which makes warped strokes jitter; composed steps move together.
+The flows and the checks on them read only the source frames (``Motion``): a video's reader
+thread computes them a frame or two ahead (``Stylizer.prepare``), beside the network.
 
 a and b need the trunk/head graphs (NAME.trunk.onnx, NAME.head.onnx beside
 NAME.onnx, written by export/split_export.py); c works with any model.
@@ -299,6 +301,57 @@ class Carried:
         return self.picture
 
 
+@dataclass(frozen=True)
+class Observation:
+    """A frame of the stream as the source frames alone tell it (``Motion``): nothing painted enters it."""
+
+    look: np.ndarray  # what the photometric checks compare (_looks), at the flow's size
+    fresh: bool  # a new stream: its first frame, a scene cut or a new frame size; nothing carries over
+    step: Step | None  # the motion from the previous frame; None when fresh or when no mechanism needs it
+
+
+class Motion:
+    """The stage's half that reads only the source frames: each frame's flows to and from the previous
+    one, their occlusion and photometric checks, scene cuts. As it reads nothing painted, a video's
+    reader thread runs it ahead of the painting (``Stylizer.prepare``), so the flows share the CPU with the
+    network instead of waiting their turn. Frames must come in stream order, each exactly once."""
+
+    def __init__(self, config: TemporalConfig):
+        self.config = config
+        self.dis = DisFlow(config.flow_preset, config.flow_smooth)
+        # The backward flow only feeds the occlusion check, whose slack (2 px squared) swallows what a finer
+        # preset would add: it runs at most medium, so a refined carrying flow costs one slow flow, not two.
+        check = min(config.flow_preset, DEFAULT_PRESET, key=list(PRESETS).index)
+        self.check_dis = DisFlow(check)  # not smoothed: motion boundaries stay where they are
+        self.reset()
+
+    def reset(self) -> None:
+        self.shape: tuple[int, ...] | None = None
+        self.gray = self.look = self.thumb = None  # the previous frame's
+
+    def __call__(self, frame: np.ndarray) -> Observation:
+        """Network-size frame (HxWx3 uint8) -> its Observation."""
+        cfg = self.config
+        h, w = frame.shape[:2]
+        g = gray(frame, (max(8, round(w * cfg.flow_scale)), max(8, round(h * cfg.flow_scale))))
+        look = _looks(frame, g)
+        thumb = cv2.resize(g, (32, max(1, round(32 * h / w))), interpolation=cv2.INTER_AREA).astype(np.float32)
+        fresh = self.shape != frame.shape or np.abs(thumb - self.thumb).mean() / 255.0 > cfg.cut_threshold
+        step = None
+        if not fresh and (cfg.reuse or cfg.stabilize or cfg.lock):
+            # The only flows of the frame: the lock, the carried pictures and stabilisation all use these.
+            flow = self.dis(g, self.gray)
+            entering = ~inside(flow)
+            matched = _matches(look, self.look, flow, cfg.match_error) & ~entering
+            valid = consistent(flow, self.check_dis(self.gray, g), cfg.slack * cfg.flow_scale**2) & matched
+            full = resize_flow(flow, (w, h))
+            repainting = cfg.propagating and cfg.repaint
+            steady = resize_flow(steady_flow(flow, valid, cfg.fallback_smooth), (w, h)) if repainting else full
+            step = Step(flow, full, valid.astype(np.float32), matched, entering, steady)
+        self.shape, self.gray, self.look, self.thumb = frame.shape, g, look, thumb
+        return Observation(look, fresh, step)
+
+
 class TemporalStage:
     """Stylizes the frames of one stream in order; call ``reset()`` when the stream jumps."""
 
@@ -317,64 +370,53 @@ class TemporalStage:
         self.config = config
         self.full = full
         self.trunk, self.head = (Half(split[0]), Half(split[1])) if split else (None, None)
-        self.dis = DisFlow(config.flow_preset, config.flow_smooth)
-        # The backward flow only feeds the occlusion check, whose slack (2 px squared) swallows what a finer
-        # preset would add: it runs at most medium, so a refined carrying flow costs one slow flow, not two.
-        check = min(config.flow_preset, DEFAULT_PRESET, key=list(PRESETS).index)
-        self.check_dis = DisFlow(check)  # not smoothed: motion boundaries stay where they are
+        self.motion = Motion(config)
         self.keyframes = 0  # trunk runs so far (key frames), for reports
         self.frames = 0
         self.reset()
 
     def reset(self) -> None:
-        self.shape: tuple[int, ...] | None = None
-        self.prev_gray = self.prev_look = self.prev_thumb = self.prev_out = None
+        self.motion.reset()
+        self._forget()
+
+    def _forget(self) -> None:
+        """Drop every picture and statistic of the stream so far (its motion is ``self.motion``'s)."""
+        self.prev_out = None
         self.key: Carried | None = None  # the key frame's picture, carried to the current frame
         self.key_look = self.key_features = None  # its frame as _looks gives it and its trunk output (HxWxC)
         self.fading: Carried | None = None  # the picture before the key frame, fading out
         self.shown: np.ndarray | None = None  # the previous frame's picture (HxWx3) before stabilisation
         self.step: Step | None = None  # this frame's motion from the previous one
         self.since_key = 0
-        self.motion = np.zeros(2)  # (dx, dy) the scene has moved since the stream's first frame, in pixels
+        self.scene_motion = np.zeros(2)  # (dx, dy) the scene has moved since the stream's first frame, in pixels
         self.phase = self.key_phase = np.zeros(2)  # how far this / the key frame is moved to lock it
         for half in (self.trunk, self.head):
             if half is not None:
                 half.stats = None
 
-    def __call__(self, frame: np.ndarray, batch: np.ndarray) -> tuple[np.ndarray, dict[str, float]]:
-        """Network-size frame (HxWx3 uint8) and its batch -> (stylized 1x3xHxW float, {stage: s})."""
+    def __call__(self, frame: np.ndarray, batch: np.ndarray,
+                 seen: Observation | None = None) -> tuple[np.ndarray, dict[str, float]]:
+        """Network-size frame (HxWx3 uint8) and its batch -> (stylized 1x3xHxW float, {stage: s}).
+
+        ``seen``: the frame's Observation when ``self.motion`` was run on it ahead (every frame of the
+        stream, in order: see ``Motion``); else it runs here. The timings cover the work done here."""
         cfg = self.config
         t0 = time.perf_counter()
         h, w = frame.shape[:2]
-        if self.shape != frame.shape:
-            self.reset()
-            self.shape = frame.shape
-        g = gray(frame, (max(8, round(w * cfg.flow_scale)), max(8, round(h * cfg.flow_scale))))
-        look = _looks(frame, g)
-        thumb = cv2.resize(g, (32, max(1, round(32 * h / w))), interpolation=cv2.INTER_AREA).astype(np.float32)
-        if self.prev_thumb is not None and np.abs(thumb - self.prev_thumb).mean() / 255.0 > cfg.cut_threshold:
-            self.reset()
-            self.shape = frame.shape
-        self.prev_thumb = thumb
-        self.step = None
-        if self.prev_gray is not None and (cfg.reuse or cfg.stabilize or cfg.lock):
-            # The only flows of the frame: the lock, the carried pictures and stabilisation all use these.
-            flow = self.dis(g, self.prev_gray)
-            entering = ~inside(flow)
-            matched = self._matches(look, self.prev_look, flow) & ~entering
-            valid = consistent(flow, self.check_dis(self.prev_gray, g), cfg.slack * cfg.flow_scale**2) & matched
-            full = resize_flow(flow, (w, h))
-            repainting = cfg.propagating and cfg.repaint
-            steady = resize_flow(steady_flow(flow, valid, cfg.fallback_smooth), (w, h)) if repainting else full
-            self.step = Step(flow, full, valid.astype(np.float32), matched, entering, steady)
+        seen = self.motion(frame) if seen is None else seen
+        if seen.fresh:
+            self._forget()
+        look, self.step = seen.look, seen.step
+        if self.step is not None:
             for carried in (self.key, self.fading):
                 if carried is not None:
-                    carried.follow(flow, self.step.valid)
+                    carried.follow(self.step.flow, self.step.valid)
         if cfg.lock and self.step is not None:
             # The median ignores what moves on its own (a character walking): this is the camera.
             step = np.median(self.step.flow.reshape(-1, 2), axis=0)
-            self.motion = self.motion - step * (w / g.shape[1], h / g.shape[0])
-            self.phase = -self.motion % cfg.lock_period
+            fh, fw = self.step.flow.shape[:2]
+            self.scene_motion = self.scene_motion - step * (w / fw, h / fh)
+            self.phase = -self.scene_motion % cfg.lock_period
         timings = {"flow": time.perf_counter() - t0}
 
         out = self._network(batch, look, h, w, timings)
@@ -386,7 +428,6 @@ class TemporalStage:
             if cfg.stabilize:
                 image = self._stabilize(image, timings)
             out = np.ascontiguousarray(image.transpose(2, 0, 1)[None])
-        self.prev_gray, self.prev_look = g, look
         self.frames += 1
         return out, timings
 
@@ -400,7 +441,7 @@ class TemporalStage:
             return self._locked(lambda x: self.head(self.trunk(x, momentum), momentum), batch, h, w)
         if self.key is not None and self.since_key < cfg.keyframe_interval:
             t = time.perf_counter()
-            matched = self._matches(look, self.key_look, self.key.flow)
+            matched = _matches(look, self.key_look, self.key.flow, cfg.match_error)
             timings["flow"] += time.perf_counter() - t
             # Motion the flow cannot follow (a fast limb, a zoom) would smear: only the trunk can redo it. Slivers
             # do not count (see _propagate): on handheld footage (cockatoo) 4-8% of the pixels miss the key frame
@@ -556,14 +597,6 @@ class TemporalStage:
         k = 2 * round(4 * self.config.flow_scale) + 1
         return cv2.morphologyEx(mask.astype(np.uint8), cv2.MORPH_OPEN, np.ones((k, k), np.uint8)).astype(bool)
 
-    def _matches(self, look: np.ndarray, other: np.ndarray, to_other: np.ndarray) -> np.ndarray:
-        """Where ``other`` warped onto ``look`` (frames as ``_looks`` gives them) matches it, in brightness
-        and in colour. Where the source frames do not match (lighting, motion the flow missed, something
-        uncovered), their stylized pictures will not either: no reuse, no ghost."""
-        d = cv2.absdiff(look, warp(other, to_other))
-        # Not ``d.max(axis=2)``: a reduction over a last axis of 3 is ~25x slower (29 ms at 720p).
-        return np.maximum(np.maximum(d[..., 0], d[..., 1]), d[..., 2]) <= self.config.match_error * 255
-
     def _fade(self, image: np.ndarray, timings: dict[str, float]) -> np.ndarray:
         """HxWx3 picture -> the same with the previous key's picture fading out of it."""
         t = time.perf_counter()
@@ -605,6 +638,15 @@ class TemporalStage:
             self.prev_out = image
         timings["stabilize"] = time.perf_counter() - t
         return image
+
+
+def _matches(look: np.ndarray, other: np.ndarray, to_other: np.ndarray, error: float) -> np.ndarray:
+    """Where ``other`` warped onto ``look`` (frames as ``_looks`` gives them) matches it to within ``error`` (of
+    the range), in brightness and in colour. Where the source frames do not match (lighting, motion the flow
+    missed, something uncovered), their stylized pictures will not either: no reuse, no ghost."""
+    d = cv2.absdiff(look, warp(other, to_other))
+    # Not ``d.max(axis=2)``: a reduction over a last axis of 3 is ~25x slower (29 ms at 720p).
+    return np.maximum(np.maximum(d[..., 0], d[..., 1]), d[..., 2]) <= error * 255
 
 
 def _looks(frame: np.ndarray, g: np.ndarray) -> np.ndarray:

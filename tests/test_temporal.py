@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import threading
 from dataclasses import replace
 
 import cv2
@@ -13,7 +14,7 @@ import pytest
 from rtstyle.cli import main
 from rtstyle.engines import EngineOptions, create_engine
 from rtstyle.flow import DisFlow, consistent, gray, resize_flow, warp, warping_error
-from rtstyle.pipeline import Frame
+from rtstyle.pipeline import Frame, PipelineConfig, run
 from rtstyle.presets import STUDENT_TEMPORAL
 from rtstyle.registry import builtin_styles
 from rtstyle.sources import VideoSource
@@ -278,6 +279,45 @@ def test_a_scene_cut_takes_a_new_key_frame_and_forgets_the_past(frames, cockatoo
     assert np.abs(cut.astype(int) - fresh).mean() < 3
 
 
+class Collect:
+    """A sink that keeps what it is given."""
+
+    def __init__(self):
+        self.items = []
+
+    def write(self, item):
+        self.items.append(item)
+
+    def flush(self):
+        pass
+
+    def close(self, keep):
+        pass
+
+
+def test_a_video_run_computes_the_flows_ahead_in_its_source_thread(frames, cockatoo_frame):
+    """The pipeline's reader thread runs each frame's motion (Stylizer.prepare: the flows and checks) while
+    the stage paints the frame before: the same pictures as stylizing frame by frame, across a scene cut."""
+    sequence = frames[:5] + [cv2.resize(cockatoo_frame, SIZE, interpolation=cv2.INTER_AREA)] * 3
+    config = TemporalConfig(keyframe_interval=3)
+    inline = Stylizer("starry", threads=1, temporal=config)
+    expected = [inline.stylize(f) for f in sequence]
+    for live, where in ((False, "rtstyle-source"), (True, "rtstyle-inference-0")):
+        s = Stylizer("starry", threads=1, temporal=config)
+        seen_in, motion = [], s.temporal.motion
+        s.temporal.motion = lambda f: seen_in.append(threading.current_thread().name) or motion(f)
+        sink = Collect()
+        result = run([Frame(f.copy(), index=i) for i, f in enumerate(sequence)], s, sink,
+                     config=PipelineConfig(latest_only=live, queue_size=len(sequence)))
+        # A live source may replace a frame before inference takes it: its motion is worked out in turn.
+        assert set(seen_in) == {where}
+        if not live:
+            assert len(seen_in) == len(sequence) and s.temporal.keyframes == inline.temporal.keyframes == 3
+            for got, want in zip([item.image for item in sink.items], expected, strict=True):
+                assert np.array_equal(got, want)
+            assert len(result.stats.samples["flow"]) == len(sequence) and min(result.stats.samples["flow"]) > 0
+
+
 def test_a_model_without_halves_keeps_only_stabilisation(tmp_path, frames):
     model = tmp_path / "mine.onnx"
     shutil.copy(builtin_styles()["starry"].path, model)
@@ -311,12 +351,13 @@ def test_the_stabiliser_weight_is_the_networks_own_unless_given(frames, per_fram
     options = EngineOptions(threads=1)
     stage = make_stage(TemporalConfig(), lambda x: x, replace(starry, card=fine), "onnxruntime", options)
     assert (stage.config.flow_preset, stage.config.keyframe_interval) == ("refined", 10)
-    assert (stage.dis.preset, stage.check_dis.preset) == ("refined", "medium")
+    assert (stage.motion.dis.preset, stage.motion.check_dis.preset) == ("refined", "medium")
     given = TemporalConfig(flow_preset="fast", keyframe_interval=3)
     stage = make_stage(given, lambda x: x, replace(starry, card=fine), "onnxruntime", options)
-    assert (stage.config.keyframe_interval, stage.dis.preset, stage.check_dis.preset) == (3, "fast", "fast")
+    flows = stage.motion
+    assert (stage.config.keyframe_interval, flows.dis.preset, flows.check_dis.preset) == (3, "fast", "fast")
     # The carrying flow is smoothed (TemporalConfig.flow_smooth), the occlusion check's is not.
-    assert (stage.dis.smooth, stage.check_dis.smooth) == (TemporalConfig.flow_smooth, 0.0)
+    assert (stage.motion.dis.smooth, stage.motion.check_dis.smooth) == (TemporalConfig.flow_smooth, 0.0)
     for style in builtin_styles().values():
         s = Stylizer(style.name, threads=1, temporal=TemporalConfig())
         own = style.card.get("temporal", {})
@@ -553,7 +594,7 @@ def test_two_flows_per_frame_whatever_the_mechanisms(frames):
 
     def counted(flow):
         return lambda a, b: calls.append((a.shape, b.shape)) or flow(a, b)
-    stage.dis, stage.check_dis = counted(stage.dis), counted(stage.check_dis)
+    stage.motion.dis, stage.motion.check_dis = counted(stage.motion.dis), counted(stage.motion.check_dis)
     per_frame = []
     for f in frames[:5]:
         n = len(calls)
