@@ -106,7 +106,7 @@ def _maps(flow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def warp(image: np.ndarray, flow: np.ndarray, sharp: bool = False) -> np.ndarray:
-    """Sample ``image`` (HxW or HxWxC, any C) at x + flow(x), edges mirrored.
+    """Sample ``image`` (HxW or HxWxC, C <= 4; feature maps: ``warp_planes``) at x + flow(x), edges mirrored.
 
     Content entering the frame has no source: mirrored, the neighbouring content gives a
     network head texture to draw there, where replicated edge pixels drew streaks as
@@ -115,13 +115,18 @@ def warp(image: np.ndarray, flow: np.ndarray, sharp: bool = False) -> np.ndarray
     Bilinear, or bicubic with ``sharp``: pictures warped again and again (a stabilised
     output) would otherwise lose their fine texture to the blur of each bilinear step."""
     mx, my = _maps(flow)
-    if image.ndim == 2 or image.shape[2] <= 4:
-        return cv2.remap(image, mx, my, cv2.INTER_CUBIC if sharp else cv2.INTER_LINEAR,
-                         borderMode=cv2.BORDER_REFLECT_101)
-    # cv2.remap takes at most 4 channels: warp feature maps in groups of 4.
-    parts = [cv2.remap(np.ascontiguousarray(image[..., i : i + 4]), mx, my, cv2.INTER_LINEAR,
-                       borderMode=cv2.BORDER_REFLECT_101) for i in range(0, image.shape[2], 4)]
-    return np.concatenate([p if p.ndim == 3 else p[..., None] for p in parts], axis=2)
+    return cv2.remap(image, mx, my, cv2.INTER_CUBIC if sharp else cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
+
+
+def warp_planes(planes: np.ndarray, flow: np.ndarray) -> np.ndarray:
+    """``warp`` (bilinear) for a CxHxW stack of planes, e.g. a network's feature map as ONNX Runtime
+    returns it: plane by plane into one array, 3x faster than 4-channel groups of an HxWxC map
+    (128 channels at 320x180: 25 ms against 83), with no transposes around the network."""
+    mx, my = _maps(flow)
+    out = np.empty_like(planes)
+    for c in range(planes.shape[0]):
+        cv2.remap(planes[c], mx, my, cv2.INTER_LINEAR, dst=out[c], borderMode=cv2.BORDER_REFLECT_101)
+    return out
 
 
 # Lanczos-4 weights for the value halfway between two pixels, from the 8 pixels around it (OpenCV's INTER_LANCZOS4

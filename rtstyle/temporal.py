@@ -73,7 +73,7 @@ import numpy as np
 
 from .engines import Engine, EngineOptions, create_engine
 from .contrast import local_stats, restore_contrast, with_variance
-from .flow import PRESETS, DisFlow, Oversampled, consistent, gray, inside, resize_flow, shift, warp
+from .flow import PRESETS, DisFlow, Oversampled, consistent, gray, inside, resize_flow, shift, warp, warp_planes
 from .registry import StyleModel
 MECHANISMS = ("reuse", "propagate", "fade", "norms", "stabilize", "lock", "contrast", "repaint")
 # "contrast" (the blends of fade and stabilize keep the strokes' local contrast) is opt-in: stronger
@@ -383,7 +383,7 @@ class TemporalStage:
         """Drop every picture and statistic of the stream so far (its motion is ``self.motion``'s)."""
         self.prev_out = None
         self.key: Carried | None = None  # the key frame's picture, carried to the current frame
-        self.key_look = self.key_features = None  # its frame as _looks gives it and its trunk output (HxWxC)
+        self.key_look = self.key_features = None  # its frame as _looks gives it and its trunk output (CxHxW)
         self.fading: Carried | None = None  # the picture before the key frame, fading out
         self.shown: np.ndarray | None = None  # the previous frame's picture (HxWx3) before stabilisation
         self.step: Step | None = None  # this frame's motion from the previous one
@@ -448,19 +448,18 @@ class TemporalStage:
             # from the first frame on, in slivers along edges, and counting them took a key frame every 2-10
             # frames (5 in 24 instead of 2): 23% slower, E_warp 11.0x source instead of 9.8x, for 1% stronger style.
             if self._blobs(~matched).mean() <= cfg.rekey_error:
-                fh, fw = self.key_features.shape[:2]
+                fh, fw = self.key_features.shape[1:]
                 # The key features are on the key frame's locked grid, moved by key_phase.
                 to_locked_key = resize_flow(self.key.flow, (fw, fh)) + (self.key_phase * (fw / w, fh / h)).astype(
                     np.float32)
-                features = warp(self.key_features, to_locked_key)
                 self.since_key += 1
                 if cfg.propagating:
                     # Where this frame no longer looks like the key frame, the key's picture is not taken:
                     # the previous frame's picture moved by one step is (new strokes each frame would flicker).
                     self.key.valid *= matched
-                    return self._propagate(features, batch, momentum, h, w)
-                features = self._entered(features, batch)
-                return self.head(np.ascontiguousarray(features.transpose(2, 0, 1)[None]), momentum)[..., :h, :w]
+                    return self._propagate(to_locked_key, batch, momentum, h, w)
+                features = self._entered(warp_planes(self.key_features, to_locked_key), batch)
+                return self.head(features[None], momentum)[..., :h, :w]
         features = self.trunk(self._moved(batch, self.phase), momentum)
         out = self._moved(self.head(features, momentum)[..., :h, :w], -self.phase)
         if cfg.fading and self.shown is not None and self.step is not None:
@@ -468,18 +467,18 @@ class TemporalStage:
             self.fading = Carried(self.shown, look.shape[:2])
             self.fading.follow(self.step.flow, self.step.valid)
         self.key = Carried(np.ascontiguousarray(out[0].transpose(1, 2, 0)), look.shape[:2])
-        self.key_features = np.ascontiguousarray(features[0].transpose(1, 2, 0))
+        self.key_features = features[0]
         self.key_look, self.key_phase, self.since_key = look, self.phase, 1
         self.keyframes += 1
         return out
 
     def _entered(self, features: np.ndarray, batch: np.ndarray, reads: np.ndarray | None = None) -> np.ndarray:
-        """``features`` (the key's, warped to this frame, HxWxC) with the trunk's own where content
+        """``features`` (the key's, warped to this frame, CxHxW) with the trunk's own where content
         entered the frame since the key frame. Warped, those cells hold the mirrored edge: the head
         would draw plausible strokes there, not the content. The trunk runs on a band along each edge
         where content entered, normalised with the key frame's statistics (as the head's crops).
         ``reads``: the cells the head's output depends on (all if None): bands only where those entered."""
-        fh, fw = features.shape[:2]
+        fh, fw = features.shape[1:]
         # Cells mostly outside: a strip of a pixel or two keeps its warped features, which are the content.
         outside = cv2.resize((~inside(self.key.flow)).astype(np.float32), (fw, fh), interpolation=cv2.INTER_AREA) > 0.5
         if reads is not None:
@@ -493,14 +492,14 @@ class TemporalStage:
 
     def _trunk_cells(self, features: np.ndarray, batch: np.ndarray, crop: Box, cells: np.ndarray,
                      into: Box | None = None) -> None:
-        """Overwrite ``features`` (HxWxC, in place) with the trunk's own, run on the ``crop`` box of ``batch``
+        """Overwrite ``features`` (CxHxW, in place) with the trunk's own, run on the ``crop`` box of ``batch``
         (in feature cells) and normalised with the key frame's statistics, where ``cells`` (map-sized, bool) is
         set inside ``into`` (a box within the crop; default: all of it)."""
         y0, y1, x0, x1 = crop
-        out = self.trunk.frozen(np.ascontiguousarray(batch[..., 4 * y0: 4 * y1, 4 * x0: 4 * x1]))[0].transpose(1, 2, 0)
+        out = self.trunk.frozen(np.ascontiguousarray(batch[..., 4 * y0: 4 * y1, 4 * x0: 4 * x1]))[0]
         ry0, ry1, rx0, rx1 = into or crop
         keep = cells[ry0:ry1, rx0:rx1]
-        features[ry0:ry1, rx0:rx1][keep] = out[ry0 - y0: ry1 - y0, rx0 - x0: rx1 - x0][keep]
+        features[:, ry0:ry1, rx0:rx1][:, keep] = out[:, ry0 - y0: ry1 - y0, rx0 - x0: rx1 - x0][:, keep]
 
     @staticmethod
     def _moved(batch: np.ndarray, by: np.ndarray) -> np.ndarray:
@@ -514,16 +513,16 @@ class TemporalStage:
         """``network`` run on the frame moved onto the locked grid, its output moved back."""
         return self._moved(network(self._moved(batch, self.phase))[..., :h, :w], -self.phase)
 
-    def _propagate(self, features: np.ndarray, batch: np.ndarray, momentum: float, h: int, w: int) -> np.ndarray:
+    def _propagate(self, to_key: np.ndarray, batch: np.ndarray, momentum: float, h: int, w: int) -> np.ndarray:
         """The key frame's picture carried to this frame, with new content from the head in the holes.
 
-        ``features``: the key features warped to this frame (HxWxC); ``batch``: the frame, for the
+        ``to_key``: this frame's cells -> the key features' (their flow); ``batch``: the frame, for the
         trunk's features of content that entered it (``_entered``). The holes are where the
         previous frame, moved by the flow, has no source that matches this one: content that
         was hidden or outside the frame. (Where only the forward-backward check fails, the
         flow is unsure but the moved picture looks right: flat walls, sky.) The head runs on
         crops around the holes, or on the whole frame when the crops would cover most of it."""
-        fh, fw = features.shape[:2]
+        fh, fw = self.key_features.shape[1:]
         image = self.key.carried(self.step.steady)
         # Specks and slivers narrower than ~2 feature cells (9 frame pixels) get the carried picture, which
         # there is the previous frame's moved by one step, not a crop of their own. On handheld footage
@@ -541,6 +540,7 @@ class TemporalStage:
             return cv2.resize(mask.astype(np.float32), (fw, fh), interpolation=cv2.INTER_AREA) > 0.01
 
         holes = cells(invalid)
+        features = warp_planes(self.key_features, to_key)  # only now: frames without holes need none
         if entering.any():  # what the head paints there depends on the features up to MARGIN cells away
             features = self._entered(features, batch, cv2.dilate(cells(entering).astype(np.uint8),
                                                                   np.ones((2 * MARGIN + 1,) * 2, np.uint8)) > 0)
@@ -548,12 +548,12 @@ class TemporalStage:
             features = self._uncovered(features, batch, holes)
         tiles = hole_tiles(holes, tile, MARGIN) if min(fh, fw) >= size else None
         if tiles is None or len(tiles) * size * size > self.config.max_holes * fw * fh:
-            fresh = self.head(np.ascontiguousarray(features.transpose(2, 0, 1)[None]), momentum)[0, :, :h, :w]
+            fresh = self.head(features[None], momentum)[0, :, :h, :w]
             fresh = fresh.transpose(1, 2, 0)
         else:
             fresh = image.copy()
-            crops = np.stack([features[cy: cy + size, cx: cx + size] for _, _, cy, cx in tiles]).transpose(0, 3, 1, 2)
-            outs = self.head.frozen(np.ascontiguousarray(crops)).transpose(0, 2, 3, 1)
+            crops = np.stack([features[:, cy: cy + size, cx: cx + size] for _, _, cy, cx in tiles])
+            outs = self.head.frozen(crops).transpose(0, 2, 3, 1)
             for (ty, tx, cy, cx), out in zip(tiles, outs):
                 y0, x0 = 4 * ty, 4 * tx
                 y1, x1 = min(h, 4 * (ty + tile)), min(w, 4 * (tx + tile))
@@ -566,7 +566,7 @@ class TemporalStage:
         return np.ascontiguousarray(image.transpose(2, 0, 1)[None])
 
     def _uncovered(self, features: np.ndarray, batch: np.ndarray, holes: np.ndarray) -> np.ndarray:
-        """``features`` (the key's, warped to this frame, HxWxC) with the trunk's own in and around the
+        """``features`` (the key's, warped to this frame, CxHxW) with the trunk's own in and around the
         ``holes`` (cells), what the head's crops there read. Content the previous frame does not explain
         was hidden in the key frame or has changed since: warped, its cells hold whatever covered it then
         (on bunny the butterfly, which the head went on painting where it uncovered the ear). The trunk
@@ -574,7 +574,7 @@ class TemporalStage:
         frame's statistics (as ``_entered``); the largest holes first, within ``max_uncovered`` of the
         frame: handheld footage has many small holes along edges (cockatoo: a crop per 12-cell tile
         around all of them took a quarter of the speed)."""
-        fh, fw = features.shape[:2]
+        fh, fw = features.shape[1:]
         boxes = cv2.connectedComponentsWithStats(holes.astype(np.uint8), connectivity=8)[2]
         budget = self.config.max_uncovered * fh * fw
         reads = None

@@ -13,7 +13,7 @@ import pytest
 
 from rtstyle.cli import main
 from rtstyle.engines import EngineOptions, create_engine
-from rtstyle.flow import DisFlow, consistent, gray, resize_flow, warp, warping_error
+from rtstyle.flow import DisFlow, consistent, gray, resize_flow, warp, warp_planes, warping_error
 from rtstyle.pipeline import Frame, PipelineConfig, run
 from rtstyle.presets import STUDENT_TEMPORAL
 from rtstyle.registry import builtin_styles
@@ -126,6 +126,17 @@ def test_refined_flow_is_closer_to_a_known_sub_pixel_motion(frames):
     # Smoothed (sigma 2 px here), the flow of this smooth motion sheds some of its noise: measured 0.94x the error.
     smoothed = float(np.sqrt(((DisFlow("refined", 2 / h)(moved, g) - truth)[inner] ** 2).sum(2)).mean())
     assert smoothed < 0.97 * error["refined"], (smoothed, error)
+
+
+def test_feature_planes_are_warped_as_a_picture_is(frames):
+    """The stage warps the trunk's CxHxW output plane by plane (warp_planes): each plane as ``warp`` moves it."""
+    image = frames[0].astype(np.float32)
+    flow = DisFlow("medium")(gray(frames[3], SIZE), gray(frames[0], SIZE))
+    planes = np.ascontiguousarray(np.concatenate([image, image[..., ::-1] * 2], axis=2).transpose(2, 0, 1))
+    out = warp_planes(planes, flow)
+    assert np.array_equal(out[:3].transpose(1, 2, 0), warp(image, flow))
+    assert np.array_equal(out[3:].transpose(1, 2, 0), warp(image[..., ::-1] * 2, flow))
+    assert np.abs(out - planes).mean() > 1  # the frames moved
 
 
 def test_occlusion_check_and_warping_error(frames):
