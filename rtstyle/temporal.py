@@ -477,7 +477,8 @@ class TemporalStage:
         entered the frame since the key frame. Warped, those cells hold the mirrored edge: the head
         would draw plausible strokes there, not the content. The trunk runs on a band along each edge
         where content entered, normalised with the key frame's statistics (as the head's crops).
-        ``reads``: the cells the head's output depends on (all if None): bands only where those entered."""
+        ``reads``: the cells the head's output depends on (all if None): bands only where those entered.
+        Changed in place: every caller passes a map warped for this frame alone."""
         fh, fw = features.shape[1:]
         # Cells mostly outside: a strip of a pixel or two keeps its warped features, which are the content.
         outside = cv2.resize((~inside(self.key.flow)).astype(np.float32), (fw, fh), interpolation=cv2.INTER_AREA) > 0.5
@@ -485,7 +486,6 @@ class TemporalStage:
             outside &= reads
         if not outside.any():
             return features
-        features = features.copy()
         for box, cells in entering_bands(outside, ENTER_MARGIN, ENTER_DEPTH):
             self._trunk_cells(features, batch, box, cells)
         return features
@@ -573,7 +573,7 @@ class TemporalStage:
         runs on a crop around each hole with ENTER_MARGIN cells of context, normalised with the key
         frame's statistics (as ``_entered``); the largest holes first, within ``max_uncovered`` of the
         frame: handheld footage has many small holes along edges (cockatoo: a crop per 12-cell tile
-        around all of them took a quarter of the speed)."""
+        around all of them took a quarter of the speed). Changed in place, as in ``_entered``."""
         fh, fw = features.shape[1:]
         boxes = cv2.connectedComponentsWithStats(holes.astype(np.uint8), connectivity=8)[2]
         budget = self.config.max_uncovered * fh * fw
@@ -586,7 +586,6 @@ class TemporalStage:
                 break
             if reads is None:
                 reads = cv2.dilate(holes.astype(np.uint8), np.ones((2 * MARGIN + 1,) * 2, np.uint8)) > 0
-                features = features.copy()
             # Written: the hole and the head's reach around it.
             reach = (max(0, y - MARGIN), min(fh, y + bh + MARGIN), max(0, x - MARGIN), min(fw, x + bw + MARGIN))
             self._trunk_cells(features, batch, (y0, y1, x0, x1), reads, reach)
