@@ -4,7 +4,7 @@
                                   [--threads 2] [--keyframe-interval 6] [--fade-frames 6] [--flow-preset medium]
                                   [--flow-scale 0.5]
                                   [--quality-frames 4 (0: skip)]
-                                  [--variants per-frame,all,...] [--sequential] [--tag _cockatoo]
+                                  [--variants per-frame,all,...] [--sequential | --pipelined] [--tag _cockatoo]
     python benchmarks/temporal.py                          # the bunny table (results/temporal.md)
     python benchmarks/temporal.py --videos cockatoo.mp4:24 --sequential \
         --variants per-frame,propagate,stabilize,all,all+contrast --tag _cockatoo
@@ -21,7 +21,10 @@ all-stabilize+contrast: the strongest style) -- it measures:
 * fps of ``Stylizer.stylize_timed`` alone (decode and encode excluded: they are
   the same for every variant), after one warm-up frame, and seconds per stage.
   The variants take turns frame by frame (each with its own stream state), so a
-  load that drifts during the run affects them alike;
+  load that drifts during the run affects them alike. ``--pipelined`` runs each
+  variant instead through the threaded pipeline, from frames in memory, as
+  `rtstyle video` does: the stage's flows are computed in the source thread while
+  the previous frame is stylized, and fps is the run's wall time;
 * the warping error E_warp (Lai et al. 2018): mean squared difference, values
   in [0, 1], between output t and output t-1 warped to t, over pixels that pass
   a forward-backward check, averaged over frame pairs. The flow is computed on
@@ -67,6 +70,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from rtstyle.flow import (DisFlow, Oversampled, consistent, farneback, fine_dis, gray, resize_flow,  # noqa: E402
                           warping_error)
+from rtstyle import pipeline  # noqa: E402
 from rtstyle.pipeline import Frame  # noqa: E402
 from rtstyle.registry import resolve_model  # noqa: E402
 from rtstyle.sources import VideoSource  # noqa: E402
@@ -141,14 +145,16 @@ class SourceFlow:
 
 
 def stylize_variants(frames: list[np.ndarray], style: str, threads: int, configs: dict[str, TemporalConfig | None],
-                     sequential: bool = False) -> dict[str, tuple[list[np.ndarray], dict]]:
+                     sequential: bool = False, pipelined: bool = False) -> dict[str, tuple[list[np.ndarray], dict]]:
     """Every variant over the same frames, one Stylizer (one stream state) each. Interleaved (the
     default), the variants take turns frame by frame: on a shared machine whose load drifts, each
-    then sees the same conditions. ``sequential``: one variant at a time, freed before the next."""
-    groups = [[name] for name in configs] if sequential else [list(configs)]
+    then sees the same conditions. ``sequential``: one variant at a time, freed before the next.
+    ``pipelined``: one variant at a time through rtstyle.pipeline.run, as `rtstyle video` runs it."""
+    groups = [[name] for name in configs] if sequential or pipelined else [list(configs)]
+    measure = stylize_pipelined if pipelined else stylize_interleaved
     result = {}
     for names in groups:
-        result.update(stylize_interleaved(frames, style, threads, {n: configs[n] for n in names}))
+        result.update(measure(frames, style, threads, {n: configs[n] for n in names}))
         gc.collect()  # the finished variants' sessions and arenas, before the next ones allocate theirs
     return result
 
@@ -159,10 +165,7 @@ def stylize_interleaved(frames: list[np.ndarray], style: str, threads: int,
     load = os.getloadavg()[0]
     stylizers = {name: Stylizer(style, threads=threads, temporal=c) for name, c in configs.items()}
     for s in stylizers.values():
-        s.stylize_timed(frames[0])  # warm-up: ORT allocates its buffers on the first call
-        if s.temporal is not None:
-            s.temporal.reset()
-            s.temporal.keyframes = s.temporal.frames = 0
+        warm_up(s, frames[0])
     outs = {name: [] for name in configs}
     stages = {name: {} for name in configs}
     wall = dict.fromkeys(configs, 0.0)
@@ -174,15 +177,63 @@ def stylize_interleaved(frames: list[np.ndarray], style: str, threads: int,
             outs[name].append(out)
             for k, v in timings.items():
                 stages[name][k] = stages[name].get(k, 0.0) + v
+    return {name: (outs[name], run_info(s, len(frames), wall[name], stages[name], load))
+            for name, s in stylizers.items()}
+
+
+def warm_up(s: Stylizer, frame: np.ndarray) -> None:
+    """One frame through, then a fresh stream: ORT allocates its buffers on the first call."""
+    s.stylize_timed(frame)
+    if s.temporal is not None:
+        s.temporal.reset()
+        s.temporal.keyframes = s.temporal.frames = 0
+
+
+def run_info(s: Stylizer, frames: int, wall: float, seconds: dict[str, float], load: float) -> dict:
+    return {"fps": frames / wall, "load": [load, os.getloadavg()[0]],
+            "ms_per_frame": {k: 1e3 * v / frames for k, v in seconds.items()},
+            "keyframes": s.temporal.keyframes if s.temporal else frames,
+            # The stabiliser's weight where it runs (the network's own unless --blend), else None.
+            "blend": s.temporal.config.blend if s.temporal and s.temporal.config.stabilize else None,
+            "notes": s.temporal.notes if s.temporal else []}
+
+
+class _Keep:
+    """A pipeline sink that keeps the stylized frames in memory."""
+
+    def __init__(self) -> None:
+        self.frames: list[Frame] = []
+
+    def write(self, item: Frame) -> None:
+        self.frames.append(item)
+
+    def flush(self) -> None:
+        pass
+
+    def close(self, keep: bool) -> None:
+        pass
+
+
+def stylize_pipelined(frames: list[np.ndarray], style: str, threads: int,
+                      configs: dict[str, TemporalConfig | None]) -> dict[str, tuple[list[np.ndarray], dict]]:
+    """Each variant through the threaded pipeline from frames already in memory: the temporal stage's flows run
+    in the source thread beside inference, as in `rtstyle video`, and fps is the run's wall time (no decoding
+    or encoding: the same for every variant)."""
     result = {}
-    for name, s in stylizers.items():
-        info = {"fps": len(frames) / wall[name], "load": [load, os.getloadavg()[0]],
-                "ms_per_frame": {k: 1e3 * v / len(frames) for k, v in stages[name].items()},
-                "keyframes": s.temporal.keyframes if s.temporal else len(frames),
-                # The stabiliser's weight where it runs (the network's own unless --blend), else None.
-                "blend": s.temporal.config.blend if s.temporal and s.temporal.config.stabilize else None,
-                "notes": s.temporal.notes if s.temporal else []}
-        result[name] = (outs[name], info)
+    for name, config in configs.items():
+        load = os.getloadavg()[0]
+        s = Stylizer(style, threads=threads, temporal=config)
+        warm_up(s, frames[0])
+        sink = _Keep()
+        run = pipeline.run([Frame(image=f, index=i) for i, f in enumerate(frames)], s, sink)
+        stages: dict[str, float] = {}
+        for f in sink.frames:
+            for k, v in f.timings.items():
+                if k not in ("decode", "encode", "total"):
+                    stages[k] = stages.get(k, 0.0) + v
+        result[name] = ([f.image for f in sink.frames], run_info(s, run.frames, run.wall_s, stages, load))
+        del s, sink
+        gc.collect()
     return result
 
 
@@ -286,7 +337,7 @@ def bench_clip(path: Path, a: argparse.Namespace, log) -> tuple[dict, dict[str, 
                        flow_preset=a.flow_preset, flow_scale=a.flow_scale)
     if a.variants:
         configs = {k: configs[k] for k in a.variants.split(",")}
-    for name, (outs, info) in stylize_variants(frames, a.style, a.threads, configs, a.sequential).items():
+    for name, (outs, info) in stylize_variants(frames, a.style, a.threads, configs, a.sequential, a.pipelined).items():
         e = {k: float(np.mean(m.e_warp(outs))) for k, m in metrics.items()}
         rows[name] = {**info, "e_warp": e, "e_warp_ratio": {k: e[k] / source_e[k] for k in e},
                       "config": asdict(configs[name]) if configs[name] else None}
@@ -326,7 +377,9 @@ def report_md(results: dict, a: argparse.Namespace) -> str:
     lines = [f"# Temporal stage: speed and stability ({a.style}, {a.threads} threads, "
              f"key-frame interval {interval}, fade {fade} frames, {stabiliser}, stage flow DIS {preset} "
              f"x{a.flow_scale})", "",
-             "Generated by `python benchmarks/temporal.py`. fps = Stylizer only (decode/encode excluded). "
+             "Generated by `python benchmarks/temporal.py`. fps = "
+             + ("the threaded pipeline, flows computed ahead in its source thread" if a.pipelined else "Stylizer only")
+             + " (decode/encode excluded). "
              "E_warp per Lai et al. 2018 with flow computed on the source frames and a forward-backward "
              f"occlusion check; values in [0, 1]; flows: {judged} (judged by: 0.11-0.16 px end-point error on "
              "known motion, benchmarks/results/flow_truth.md) and Farneback (1.0-1.4 px, earlier results). "
@@ -383,6 +436,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--variants", default="", help="comma-separated subset of the variants (default: all)")
     p.add_argument("--sequential", action="store_true",
                    help="one variant at a time, each freed before the next (large clips: memory)")
+    p.add_argument("--pipelined", action="store_true",
+                   help="one variant at a time through the threaded pipeline (the flows computed ahead, as in "
+                        "`rtstyle video`) instead of Stylizer calls in turn")
     p.add_argument("--tag", default="", help="suffix of the result files (temporal{TAG}.md, ...)")
     p.add_argument("--out", type=Path, default=OUT)
     a = p.parse_args(argv)
