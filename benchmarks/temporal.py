@@ -3,7 +3,7 @@
     python benchmarks/temporal.py [--videos bunny.mp4,cockatoo.mp4:24] [--frames 48] [--style starry]
                                   [--threads 2] [--keyframe-interval 6] [--fade-frames 6] [--flow-preset medium]
                                   [--flow-scale 0.5]
-                                  [--quality-frames 4 (0: skip)]
+                                  [--quality-frames N (default: every frame; 0: skip)]
                                   [--variants per-frame,all,...] [--sequential | --pipelined] [--tag _cockatoo]
     python benchmarks/temporal.py                          # the bunny table (results/temporal.md)
     python benchmarks/temporal.py --videos cockatoo.mp4:24 --sequential \
@@ -37,9 +37,14 @@ all-stabilize+contrast: the strongest style) -- it measures:
   ``fine_dis`` by 0.11-0.16 px. Neither is the stage's own flow (DIS medium,
   0.17-0.20 px), so agreeing with that earns little;
 * E_warp of the source clip itself and the ratio stylized / source;
-* style strength on --quality-frames frames spread over the clip: the style and
-  content distances of benchmarks/quality.py (relative Gram / relu3_3
-  distances, VGG16) of each variant's output, to compare with per-frame.
+* style strength on every frame (or --quality-frames frames spread over the clip): the
+  style and content distances of benchmarks/quality.py (relative Gram / relu3_3
+  distances, VGG16) of each variant's output, to compare with per-frame. Every frame by
+  default, because a temporal variant's style moves with the frame's place in its key
+  interval (starry's default on bunny: 5% weaker than per-frame once a fade is over,
+  18% in its middle): a few spread frames hit those places unevenly, and differently
+  for variants with different key intervals (8 of bunny's 48 frames put starry's
+  default at 7.8% weaker, all 48 at 9.1%).
 
 Memory: interleaved, all variants' ONNX Runtime sessions are alive together; at
 1280x720 (cockatoo.mp4) their arenas took >11 GB and the run was OOM-killed on this
@@ -361,7 +366,8 @@ def bench_clip(path: Path, a: argparse.Namespace, log) -> tuple[dict, dict[str, 
         result["flow_floor"] = metrics[judged].floor(frames, outputs["per-frame"], stage) / source_e[judged]
         log(f"  flow floor for per-frame texture: {result['flow_floor']:.1f}x source")
     if a.quality_frames:
-        result["style_strength"] = style_strength(frames, outputs, a.style, a.quality_frames)
+        k = len(frames) if a.quality_frames < 0 else a.quality_frames
+        result["style_strength"] = style_strength(frames, outputs, a.style, k)
     return result, outputs, frames
 
 
@@ -383,8 +389,8 @@ def report_md(results: dict, a: argparse.Namespace) -> str:
              "E_warp per Lai et al. 2018 with flow computed on the source frames and a forward-backward "
              f"occlusion check; values in [0, 1]; flows: {judged} (judged by: 0.11-0.16 px end-point error on "
              "known motion, benchmarks/results/flow_truth.md) and Farneback (1.0-1.4 px, earlier results). "
-             "Style/content: benchmarks/quality.py distances on sampled frames (lower style distance = stronger "
-             "style).", ""]
+             "Style/content: benchmarks/quality.py distances, the mean over the frames listed under the table "
+             "(lower style distance = stronger style).", ""]
     for clip, r in results.items():
         la, lb = r["load_before"], r["load_after"]
         src = ", ".join(f"{k} {v:.6f}" for k, v in r["source_e_warp"].items())
@@ -409,6 +415,10 @@ def report_md(results: dict, a: argparse.Namespace) -> str:
             q = r["style_strength"]["source"]
             lines.append(f"| (source frames) | | | {r['source_e_warp'][judged]:.6f} | " + " | ".join("1.00" for _ in flows)
                          + f" | | | | {q['style']:.4f} | {q['content']:.4f} |")
+        if quality:
+            scored = r["style_strength"]["frames"]
+            lines += ["", "Style scored on " + ("every frame" if len(scored) == r["frames"]
+                                                else f"frames {', '.join(map(str, scored))}") + "."]
         if "flow_floor" in r:
             lines += ["", f"Flow floor: the per-frame output of frame t-1 moved to t along the stage's own flow "
                       f"(DIS, {preset}, scale {a.flow_scale}) -- perfectly "
@@ -431,7 +441,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--blend", type=float, default=None, help="stabilisation weight (default: the network's own)")
     p.add_argument("--flow-preset", default=None, help="the stage's DIS preset (default: the network's own)")
     p.add_argument("--flow-scale", type=float, default=TemporalConfig().flow_scale, help="the stage's flow scale")
-    p.add_argument("--quality-frames", type=int, default=4, help="frames for style strength (0: skip)")
+    p.add_argument("--quality-frames", type=int, default=-1,
+                   help="frames for style strength, spread over the clip (default -1: every frame; 0: skip)")
     p.add_argument("--strip-start", type=int, default=20, help="first frame of the side-by-side strip")
     p.add_argument("--variants", default="", help="comma-separated subset of the variants (default: all)")
     p.add_argument("--sequential", action="store_true",
