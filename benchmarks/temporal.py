@@ -41,8 +41,8 @@ all-stabilize+contrast: the strongest style) -- it measures:
   style and content distances of benchmarks/quality.py (relative Gram / relu3_3
   distances, VGG16) of each variant's output, to compare with per-frame. Every frame by
   default, because a temporal variant's style moves with the frame's place in its key
-  interval (starry's default on bunny: 5% weaker than per-frame once a fade is over,
-  18% in its middle): a few spread frames hit those places unevenly, and differently
+  interval (starry's default on bunny: 2-10% weaker than per-frame once a fade is over,
+  15-19% in its middle): a few spread frames hit those places unevenly, and differently
   for variants with different key intervals (8 of bunny's 48 frames put starry's
   default at 7.8% weaker, all 48 at 9.1%).
 
