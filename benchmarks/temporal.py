@@ -96,6 +96,7 @@ def variants(**kw) -> dict[str, TemporalConfig | None]:
     out["all"] = TemporalConfig.only(DEFAULT_MECHANISMS, **kw)
     out["default"] = TemporalConfig(flow_scale=kw.get("flow_scale", TemporalConfig.flow_scale))
     out["default+repaint"] = TemporalConfig(repaint=True, flow_scale=kw.get("flow_scale", TemporalConfig.flow_scale))
+    out["default-keep"] = TemporalConfig(keep=False, flow_scale=kw.get("flow_scale", TemporalConfig.flow_scale))
     for extra in ("lock", "contrast"):
         if extra not in DEFAULT_MECHANISMS:
             out[f"all+{extra}"] = TemporalConfig.only((*DEFAULT_MECHANISMS, extra), **kw)
@@ -267,11 +268,11 @@ def style_strength(frames: list[np.ndarray], outputs: dict[str, list[np.ndarray]
 
 
 def strip(frames: list[np.ndarray], outputs: dict[str, list[np.ndarray]], start: int, count: int = 4) -> np.ndarray:
-    """Rows: source, per-frame, all, the default (and all-stabilize, with contrast); columns: ``count``
-    consecutive frames, then a 2x zoom of the centre of the last."""
+    """Rows: source, per-frame, all, the default, the default without keep (and all-stabilize, with contrast);
+    columns: ``count`` consecutive frames, then a 2x zoom of the centre of the last."""
     from benchmarks.quality import put_label  # (imports torch, like the quality measurement)
 
-    shown = ("per-frame", "all", "default", "all-stabilize", "all-stabilize+contrast")
+    shown = ("per-frame", "all", "default", "default-keep", "all-stabilize", "all-stabilize+contrast")
     rows = {"source": frames, **{k: outputs[k] for k in shown if k in outputs}}
     h, w = frames[0].shape[:2]
     scale = min(1.0, 320 / w)

@@ -59,7 +59,7 @@ def add_temporal_args(p: argparse.ArgumentParser, default: bool = True, flow_sca
                         "(default: the style's own, else the interval)")
     p.add_argument("--temporal-mechanisms", default=None, metavar="LIST",
                    help=f"which of {','.join(MECHANISMS)} to use (default: the style's own: "
-                        f"{','.join(DEFAULT_MECHANISMS)} unless its card drops stabilize or adds contrast)")
+                        f"{','.join(DEFAULT_MECHANISMS)} unless its card drops stabilize or adds contrast or keep)")
     p.add_argument("--flow-scale", type=float, default=flow_scale, metavar="S",
                    help=f"compute optical flow on frames scaled by S: smaller is faster, larger follows the "
                         f"strokes more closely (default: {flow_scale})")

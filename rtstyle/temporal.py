@@ -44,6 +44,13 @@ e. ``repaint`` (with ``propagate``, opt-in): the trunk runs on crops around the 
    surroundings (``steady_flow``), not the flow something passing drags along. On bunny a
    butterfly otherwise leaves a smear across the ear it uncovered; on handheld footage it
    costs speed and steadiness (measured in docs/temporal.md).
+f. ``keep`` (with ``fade``; on where the network's card asks for it): a key frame keeps the carried
+   picture wherever its chain back to the previous key frame holds and paints fresh strokes only where
+   it broke, and every carried picture keeps the local contrast its strokes were painted with (their
+   local variance, rtstyle.contrast, is carried along with them and given back where the fallback's
+   resampling and the composed steps' bends took it). Two different stroke patterns faded into each
+   other lose contrast and shape on every key interval; kept strokes have nothing to mix, and restored
+   they do not age (measured in docs/temporal.md).
 
 Flow: two DIS flows per frame, to and from the previous frame: the first, which the pictures are
 carried along, with the network's own preset (``flow_preset``), smoothed (``flow_smooth``); the second
@@ -75,7 +82,7 @@ from .engines import Engine, EngineOptions, create_engine
 from .contrast import local_stats, restore_contrast, with_variance
 from .flow import PRESETS, DisFlow, Oversampled, consistent, gray, inside, resize_flow, shift, warp, warp_planes
 from .registry import StyleModel
-MECHANISMS = ("reuse", "propagate", "fade", "norms", "stabilize", "lock", "contrast", "repaint")
+MECHANISMS = ("reuse", "propagate", "fade", "norms", "stabilize", "lock", "contrast", "repaint", "keep")
 # "contrast" (the blends of fade and stabilize keep the strokes' local contrast) is opt-in: stronger
 # strokes, more flicker.
 DEFAULT_MECHANISMS = ("reuse", "propagate", "fade", "norms", "stabilize")
@@ -101,7 +108,8 @@ DEFAULT_PRESET = "medium"  # the flow preset of a network whose card names none
 # what a network whose card names none gets: a TemporalConfig field left None is resolved from here.
 NETWORK_SETTINGS = {"stabilize": ("stabilize", True), "blend": ("blend", DEFAULT_BLEND),
                     "contrast": ("keep_contrast", False), "flow": ("flow_preset", DEFAULT_PRESET),
-                    "keyframe_interval": ("keyframe_interval", 6), "fade_frames": ("fade_frames", None)}
+                    "keyframe_interval": ("keyframe_interval", 6), "fade_frames": ("fade_frames", None),
+                    "keep": ("keep", False)}
 
 
 @dataclass(frozen=True)
@@ -121,6 +129,9 @@ class TemporalConfig:
     # Frames the fade takes, at most the key interval; None: the network's own, else the key interval. Shorter
     # leaves more frames with one picture's strokes only (stronger style), each step of the fade larger.
     fade_frames: int | None = None
+    # f: key frames keep the carried picture where its chain holds, carried pictures the contrast they were
+    # painted with (``_kept``, ``_fade``); None: the network's own, else off.
+    keep: bool | None = None
     carry_norms: bool = True  # b: EMA of instance-norm statistics
     norm_momentum: float = 0.5  # weight of the previous statistics
     stabilize: bool | None = None  # c: blend with the flow-warped previous output; None: the network's own
@@ -216,6 +227,8 @@ class TemporalConfig:
             raise ValueError(f"unknown temporal mechanism {sorted(unknown)[0]!r}; choose from {', '.join(MECHANISMS)}")
         if "repaint" in mechanisms and not {"propagate", "fade"} & set(mechanisms):
             raise ValueError("temporal mechanism 'repaint' repaints the holes of propagate or fade: name one of them too")
+        if "keep" in mechanisms and "fade" not in mechanisms:
+            raise ValueError("temporal mechanism 'keep' keeps the strokes of the fade's pictures: name 'fade' too")
         if "contrast" in mechanisms and not {"fade", "stabilize"} & set(mechanisms):
             raise ValueError("temporal mechanism 'contrast' keeps the contrast of the fade or stabilize blend: "
                              "name one of them too")
@@ -223,7 +236,7 @@ class TemporalConfig:
         return cls(reuse="reuse" in mechanisms or propagate, propagate=propagate, fade="fade" in mechanisms,
                    carry_norms="norms" in mechanisms, stabilize="stabilize" in mechanisms,
                    keep_contrast="contrast" in mechanisms, lock="lock" in mechanisms, repaint="repaint" in mechanisms,
-                   **kw)
+                   keep="keep" in mechanisms, **kw)
 
 
 def split_paths(model_path: str | Path) -> tuple[Path, Path]:
@@ -276,10 +289,15 @@ class Carried:
     keeps the finest strokes too (on bunny, starry's style distance with propagation alone:
     0.289 with a bicubic warp, 0.277 oversampled; per-frame 0.268). Where a step failed since
     (flow noise, something passing in front), it is the previous frame's picture moved by one
-    step; where even that has no source, the caller fills in new content."""
+    step; where even that has no source, the caller fills in new content.
 
-    def __init__(self, image: np.ndarray, flow_shape: tuple[int, int]):
+    ``variance`` (with ``keep``): the local variance of the strokes as painted (HxWx3, ``local_stats``),
+    carried with them to ``variance_here``, so that the picture can be given back the contrast that the
+    fallback's resampling and the composed steps' bends take from it."""
+
+    def __init__(self, image: np.ndarray, flow_shape: tuple[int, int], variance: np.ndarray | None = None):
         self.image = Oversampled(image)  # the picture as painted, HxWx3 float in [0, 1]
+        self.variance = self.variance_here = variance
         self.picture = image  # as shown on the last frame carried() was called for
         self.flow = np.zeros((*flow_shape, 2), np.float32)  # current frame -> that frame, at flow resolution
         self.valid = np.ones(flow_shape, np.float32)  # 1 where every step back passed the occlusion check
@@ -294,7 +312,10 @@ class Carried:
         the fallback moves the previous picture (``Step.steady``)."""
         h, w = self.picture.shape[:2]
         valid = cv2.resize(self.valid, (w, h), interpolation=cv2.INTER_LINEAR)[..., None]
-        direct = self.image.warp(resize_flow(self.flow, (w, h)))
+        to_painted = resize_flow(self.flow, (w, h))
+        direct = self.image.warp(to_painted)
+        if self.variance is not None:  # a smooth map: the plain warp keeps it
+            self.variance_here = warp(self.variance, to_painted)
         if valid.min() < 1.0:  # the fallback's warp only where some chain broke
             direct += (1.0 - valid) * (warp(self.picture, step, sharp=True) - direct)
         self.picture = direct
@@ -462,15 +483,37 @@ class TemporalStage:
                 return self.head(features[None], momentum)[..., :h, :w]
         features = self.trunk(self._moved(batch, self.phase), momentum)
         out = self._moved(self.head(features, momentum)[..., :h, :w], -self.phase)
+        picture = np.ascontiguousarray(out[0].transpose(1, 2, 0))
+        keep = cfg.fading and cfg.keep
         if cfg.fading and self.shown is not None and self.step is not None:
             # The picture shown on the previous frame, carried to this one: it fades out from here.
-            self.fading = Carried(self.shown, look.shape[:2])
+            self.fading = Carried(self.shown, look.shape[:2], self._variance(self.shown) if keep else None)
             self.fading.follow(self.step.flow, self.step.valid)
-        self.key = Carried(np.ascontiguousarray(out[0].transpose(1, 2, 0)), look.shape[:2])
+        variance = self._variance(picture) if keep else None
+        if keep and self.key is not None and self.step is not None:
+            picture, variance = self._kept(picture, variance, look)
+            out = np.ascontiguousarray(picture.transpose(2, 0, 1)[None])
+        self.key = Carried(picture, look.shape[:2], variance)
         self.key_features = features[0]
         self.key_look, self.key_phase, self.since_key = look, self.phase, 1
         self.keyframes += 1
         return out
+
+    def _variance(self, picture: np.ndarray) -> np.ndarray:
+        return local_stats(picture, self.config.contrast_radius)[1]
+
+    def _kept(self, fresh: np.ndarray, variance: np.ndarray, look: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """A key frame's picture (HxWx3) and its local variance -> the same with the previous key's picture kept,
+        carried here and its contrast restored, wherever its chain back to that key holds and this frame still
+        looks like it there (``keep``). The fade then has nothing to mix there: on bunny the mix of two stroke
+        patterns cost starry 10-19% of its style through each fade (docs/temporal.md)."""
+        cfg = self.config
+        h, w = fresh.shape[:2]
+        holds = self.key.valid * _matches(look, self.key_look, self.key.flow, cfg.match_error)
+        kept = cv2.GaussianBlur(cv2.resize(holds, (w, h), interpolation=cv2.INTER_LINEAR), (5, 5), 0)[..., None]
+        old = with_variance(self.key.carried(self.step.steady), self.key.variance_here, cfg.contrast_radius,
+                            cfg.max_gain)
+        return fresh + kept * (old - fresh), variance + kept * (self.key.variance_here - variance)
 
     def _entered(self, features: np.ndarray, batch: np.ndarray, reads: np.ndarray | None = None) -> np.ndarray:
         """``features`` (the key's, warped to this frame, CxHxW) with the trunk's own where content
@@ -600,6 +643,13 @@ class TemporalStage:
         """HxWx3 picture -> the same with the previous key's picture fading out of it."""
         t = time.perf_counter()
         h, w = image.shape[:2]
+        cfg = self.config
+        if cfg.keep and self.since_key > 1:
+            # The key's strokes get back the contrast they were painted with, where their chain holds (on the key
+            # frame itself they are as painted). Without it, kept strokes age: on bunny a picture kept through
+            # every key frame was 12% weaker than per-frame, restored 6%.
+            holds = cv2.resize(self.key.valid, (w, h), interpolation=cv2.INTER_LINEAR)[..., None]
+            image = with_variance(image, holds * self.key.variance_here, cfg.contrast_radius, cfg.max_gain)
         if self.fading is not None:
             # Linear in time: a step of 1/fade_length of the difference per frame, where a jump would be all of it.
             weight = max(0.0, 1.0 - self.since_key / self.config.fade_length)
@@ -612,6 +662,8 @@ class TemporalStage:
             if self.config.keep_contrast:
                 r = self.config.contrast_radius
                 var_new, var_prev = local_stats(fresh, r)[1], local_stats(previous, r)[1]
+                if self.fading.variance is not None:  # keep: the fading strokes' contrast as they were shown
+                    var_prev = np.maximum(var_prev, self.fading.variance_here)
                 image = with_variance(image, var_new + mix * (var_prev - var_new), r, self.config.max_gain)
             if weight == 0.0:
                 self.fading = None
