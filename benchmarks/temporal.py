@@ -91,8 +91,8 @@ def variants(**kw) -> dict[str, TemporalConfig | None]:
     """Per-frame, each mechanism alone, all of them; ``kw``: TemporalConfig settings for every variant
     but ``default``, which is what `rtstyle video` runs without temporal flags (the network's own settings)."""
     out: dict[str, TemporalConfig | None] = {"per-frame": None}
-    # contrast and repaint refine other mechanisms' blends and holes: measured with them below.
-    out.update({m: TemporalConfig.only([m], **kw) for m in MECHANISMS if m not in ("contrast", "repaint")})
+    # contrast, repaint and keep refine other mechanisms' blends, holes and fades: measured with them below.
+    out.update({m: TemporalConfig.only([m], **kw) for m in MECHANISMS if m not in ("contrast", "repaint", "keep")})
     out["all"] = TemporalConfig.only(DEFAULT_MECHANISMS, **kw)
     out["default"] = TemporalConfig(flow_scale=kw.get("flow_scale", TemporalConfig.flow_scale))
     out["default+repaint"] = TemporalConfig(repaint=True, flow_scale=kw.get("flow_scale", TemporalConfig.flow_scale))

@@ -132,6 +132,10 @@ class TemporalConfig:
     # f: key frames keep the carried picture where its chain holds, carried pictures the contrast they were
     # painted with (``_kept``, ``_fade``); None: the network's own, else off.
     keep: bool | None = None
+    # ... only where the picture's way back to where it was painted is this close to rigid: the largest log
+    # singular value of its Jacobian (``stretch``). Where the content deforms (a character's face) the flow
+    # drags the strokes into long streaks; kept there, and their contrast restored, they persist as smears.
+    keep_stretch: float = 0.3
     carry_norms: bool = True  # b: EMA of instance-norm statistics
     norm_momentum: float = 0.5  # weight of the previous statistics
     stabilize: bool | None = None  # c: blend with the flow-warped previous output; None: the network's own
@@ -502,6 +506,10 @@ class TemporalStage:
     def _variance(self, picture: np.ndarray) -> np.ndarray:
         return local_stats(picture, self.config.contrast_radius)[1]
 
+    def _rigid(self) -> np.ndarray:
+        """Where the key's picture holds (its chain's validity, at flow resolution) and is carried close to rigidly."""
+        return self.key.valid * (stretch(self.key.flow) < self.config.keep_stretch)
+
     def _kept(self, fresh: np.ndarray, variance: np.ndarray, look: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """A key frame's picture (HxWx3) and its local variance -> the same with the previous key's picture kept,
         carried here and its contrast restored, wherever its chain back to that key holds and this frame still
@@ -509,7 +517,7 @@ class TemporalStage:
         patterns cost starry 10-19% of its style through each fade (docs/temporal.md)."""
         cfg = self.config
         h, w = fresh.shape[:2]
-        holds = self.key.valid * _matches(look, self.key_look, self.key.flow, cfg.match_error)
+        holds = self._rigid() * _matches(look, self.key_look, self.key.flow, cfg.match_error)
         kept = cv2.GaussianBlur(cv2.resize(holds, (w, h), interpolation=cv2.INTER_LINEAR), (5, 5), 0)[..., None]
         old = with_variance(self.key.carried(self.step.steady), self.key.variance_here, cfg.contrast_radius,
                             cfg.max_gain)
@@ -648,7 +656,7 @@ class TemporalStage:
             # The key's strokes get back the contrast they were painted with, where their chain holds (on the key
             # frame itself they are as painted). Without it, kept strokes age: on bunny a picture kept through
             # every key frame was 12% weaker than per-frame, restored 6%.
-            holds = cv2.resize(self.key.valid, (w, h), interpolation=cv2.INTER_LINEAR)[..., None]
+            holds = cv2.resize(self._rigid(), (w, h), interpolation=cv2.INTER_LINEAR)[..., None]
             image = with_variance(image, holds * self.key.variance_here, cfg.contrast_radius, cfg.max_gain)
         if self.fading is not None:
             # Linear in time: a step of 1/fade_length of the difference per frame, where a jump would be all of it.
@@ -711,6 +719,22 @@ def _looks(frame: np.ndarray, g: np.ndarray) -> np.ndarray:
     look = cv2.cvtColor(small, cv2.COLOR_RGB2YCrCb)
     look[..., 0] = g  # exactly the flow's brightness (YCrCb's Y rounds differently by a level)
     return look
+
+
+def stretch(flow: np.ndarray, sigma: float = 2.0) -> np.ndarray:
+    """How far the map ``x -> x + flow(x)`` (HxWx2) is from rigid around each pixel: the largest |log| of the
+    singular values of its Jacobian, from the flow at half size smoothed by ``sigma`` (there) against the
+    pixel noise of composed steps. 0 for any shift and rotation; 0.1 for a 10% stretch."""
+    h, w = flow.shape[:2]
+    f = cv2.GaussianBlur(cv2.resize(flow, (max(1, w // 2), max(1, h // 2)), interpolation=cv2.INTER_AREA) / 2,
+                         (0, 0), sigma)
+    a, b = 1 + np.gradient(f[..., 0], axis=1), np.gradient(f[..., 0], axis=0)
+    c, d = np.gradient(f[..., 1], axis=1), 1 + np.gradient(f[..., 1], axis=0)
+    # The singular values of [[a, b], [c, d]] in closed form: q + r and |q - r|.
+    q, r = np.hypot((a + d) / 2, (c - b) / 2), np.hypot((a - d) / 2, (c + b) / 2)
+    small = np.maximum(np.abs(q - r), 1e-3)
+    out = np.maximum(np.abs(np.log(q + r)), np.abs(np.log(small)))
+    return cv2.resize(out.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
 
 
 def steady_flow(flow: np.ndarray, valid: np.ndarray, sigma: float) -> np.ndarray:

@@ -808,3 +808,35 @@ def test_carry_benchmark_follows_a_known_motion(bunny, monkeypatch):
     valid = flow_truth.inside(flows[0])
     # Measured: 0.093 px against DIS's 0.121; what remains is DIS's bias (e.g. the zoom), which a fit keeps.
     assert flow_truth.epe(fitted, flows[0], valid) < 0.9 * flow_truth.epe(estimate, flows[0], valid)
+
+
+def test_stretch_is_zero_for_rigid_motion_and_the_log_of_a_stretch():
+    """``keep`` holds strokes only where they were carried close to rigidly: shifts and turns are, a 20% stretch
+    of a face's flow is not."""
+    from rtstyle.temporal import stretch
+
+    ys, xs = np.mgrid[0:90, 0:160].astype(np.float32)
+    turn = 0.1  # radians: x -> R x
+    moves = {"shift": (np.full_like(xs, 3.3), np.full_like(ys, -1.2)),
+             "turn": (np.cos(turn) * xs - np.sin(turn) * ys - xs, np.sin(turn) * xs + np.cos(turn) * ys - ys),
+             "stretch": (0.2 * xs, 0 * ys)}
+    inner = (slice(10, -10), slice(10, -10))
+    got = {k: stretch(np.dstack(v).astype(np.float32))[inner] for k, v in moves.items()}
+    assert got["shift"].max() < 1e-4 and got["turn"].max() < 0.01, {k: v.max() for k, v in got.items()}
+    assert np.allclose(got["stretch"], np.log(1.2), atol=0.01)
+
+
+def test_the_benchmark_builds_every_variant_it_offers(monkeypatch):
+    """benchmarks/temporal.py: each named variant is a config the stage accepts, and the default's ablation
+    differs from it in keep alone."""
+    import pathlib
+
+    monkeypatch.syspath_prepend(str(pathlib.Path(__file__).resolve().parents[1] / "benchmarks"))
+    import temporal
+
+    offered = temporal.variants()
+    assert {"per-frame", "default", "default-keep", "all"} | {m for m in MECHANISMS if m != "keep"} - {
+        "contrast", "repaint"} <= set(offered)
+    starry = builtin_styles()["starry"].card
+    default, ablation = (offered[k].for_network(starry) for k in ("default", "default-keep"))
+    assert default.keep and not ablation.keep and replace(ablation, keep=True) == default
