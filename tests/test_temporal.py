@@ -214,19 +214,29 @@ def test_an_oversampled_picture_moves_without_losing_its_finest_detail(eval_phot
     assert detail(picture.warp(quarter)) > 1.05 * detail(warp(photo, quarter, sharp=True))  # measured: 1.11
 
 
+def stylized_with_keys(frames, config):
+    """The stage's pictures of ``frames`` and the indices of the key frames it took after the first."""
+    s = Stylizer("starry", threads=1, temporal=config)
+    outs, keys = [], []
+    for i, f in enumerate(frames):
+        k = s.temporal.keyframes
+        outs.append(s.stylize(f))
+        if i and s.temporal.keyframes > k:
+            keys.append(i)
+    assert len(keys) >= 2, keys
+    return outs, keys
+
+
+def key_frame_jump(outs, keys, frames):
+    return np.mean([e_warp(outs[i - 1: i + 1], frames[i - 1: i + 1]) for i in keys])
+
+
 def test_fade_smooths_the_key_frame_jump(frames):
     """Propagation alone jumps to new strokes on a key frame; the fade spreads the change."""
     jumps = {}
     for mechanisms in (["propagate"], ["fade"]):
-        s = Stylizer("starry", threads=1, temporal=TemporalConfig.only(mechanisms, keyframe_interval=4))
-        outs, keys = [], []
-        for f in frames:
-            k = s.temporal.keyframes
-            outs.append(s.stylize(f))
-            keys.append(s.temporal.keyframes > k)
-        at_keys = [i for i in range(1, len(frames)) if keys[i]]
-        assert len(at_keys) >= 2, keys
-        jumps[mechanisms[0]] = np.mean([e_warp(outs[i - 1: i + 1], frames[i - 1: i + 1]) for i in at_keys])
+        outs, keys = stylized_with_keys(frames, TemporalConfig.only(mechanisms, keyframe_interval=4))
+        jumps[mechanisms[0]] = key_frame_jump(outs, keys, frames)
     assert jumps["fade"] < 0.5 * jumps["propagate"], jumps  # measured: 15x smaller
 
 
@@ -257,16 +267,9 @@ def test_keep_carries_the_strokes_through_key_frames(frames, per_frame):
 
     jump, kept_detail = {}, {}
     for mechanisms in (["fade"], ["fade", "keep"]):
-        s = Stylizer("starry", threads=1, temporal=TemporalConfig.only(mechanisms, keyframe_interval=4, fade_frames=2))
-        outs, keys = [], []
-        for f in frames:
-            k = s.temporal.keyframes
-            outs.append(s.stylize(f))
-            keys.append(s.temporal.keyframes > k)
-        at_keys = [i for i in range(1, len(frames)) if keys[i]]
-        assert len(at_keys) >= 2, keys
-        jump[mechanisms[-1]] = np.mean([e_warp(outs[i - 1: i + 1], frames[i - 1: i + 1]) for i in at_keys])
-        kept_detail[mechanisms[-1]] = min(detail(outs[i]) / detail(per_frame[i]) for i in at_keys)
+        outs, keys = stylized_with_keys(frames, TemporalConfig.only(mechanisms, keyframe_interval=4, fade_frames=2))
+        jump[mechanisms[-1]] = key_frame_jump(outs, keys, frames)
+        kept_detail[mechanisms[-1]] = min(detail(outs[i]) / detail(per_frame[i]) for i in keys)
     assert jump["keep"] < 0.5 * jump["fade"], jump  # measured: 0.31x
     assert kept_detail["keep"] > 0.95 > kept_detail["fade"], kept_detail  # measured: 0.98 against 0.87
 
