@@ -193,6 +193,8 @@ class TemporalConfig:
             raise ValueError(f"unknown flow_preset {self.flow_preset!r}; choose from {', '.join(PRESETS)}")
         if self.lock_period < 1:
             raise ValueError("lock_period must be at least 1")
+        if self.keep_stretch <= 0.0:
+            raise ValueError("keep_stretch must be above 0")
         if self.contrast_radius < 1 or self.max_gain < 1.0:
             raise ValueError("contrast_radius must be at least 1 and max_gain at least 1")
 
@@ -507,7 +509,7 @@ class TemporalStage:
         return local_stats(picture, self.config.contrast_radius)[1]
 
     def _rigid(self) -> np.ndarray:
-        """Where the key's picture holds (its chain's validity, at flow resolution) and is carried close to rigidly."""
+        """Where the key's picture holds (its chain's validity, at flow resolution), carried close to rigidly."""
         return self.key.valid * (stretch(self.key.flow) < self.config.keep_stretch)
 
     def _kept(self, fresh: np.ndarray, variance: np.ndarray, look: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

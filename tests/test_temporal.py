@@ -465,6 +465,8 @@ def test_bad_temporal_settings_are_value_errors():
         TemporalConfig.only(["reuse", "repaint"])
     with pytest.raises(ValueError, match="'keep' keeps the strokes of the fade's pictures"):
         TemporalConfig.only(["reuse", "propagate", "keep"])
+    with pytest.raises(ValueError, match="keep_stretch must be above 0"):
+        TemporalConfig(keep_stretch=0)
     with pytest.raises(ValueError, match="max_uncovered must be in"):
         TemporalConfig(max_uncovered=1.5)
     with pytest.raises(ValueError, match="unknown flow_preset 'ultrafine'"):
