@@ -13,6 +13,12 @@ std_new / std_B``, with box-filter statistics and a capped gain. The local means
 the low frequencies and where the strokes sit -- stay those of the blend; the
 strokes' amplitude returns to the fresh frame's, and with it part of the flicker
 (measured in benchmarks/temporal.py: variant all+contrast).
+
+The statistics are taken at half size, on 2x2 blocks: a block's mean of the pixels and
+of their squares are the same sums a box filter adds up, over a quarter of the pixels.
+Means and gains vary smoothly, so they come back to full size bilinearly. At 720p
+``local_stats`` takes 6 ms instead of 16 and ``with_variance`` 17 instead of 28; the
+variance maps a temporal stage carries with its pictures are a quarter of the size.
 """
 from __future__ import annotations
 
@@ -23,11 +29,24 @@ import numpy as np
 EPS = 1e-4
 
 
+def stats_size(shape: tuple[int, ...]) -> tuple[int, int]:
+    """(width, height) of the statistics of an image of ``shape`` (H, W, ...): half size, rounded up."""
+    return (shape[1] + 1) // 2, (shape[0] + 1) // 2
+
+
+def at_size(stat: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """A map at ``stats_size``, or any smooth map, brought to ``shape`` (H, W, ...) bilinearly."""
+    return cv2.resize(stat, (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR).reshape(*shape[:2], -1)
+
+
 def local_stats(image: np.ndarray, radius: int) -> tuple[np.ndarray, np.ndarray]:
-    """Box-filter mean and variance of each channel over a (2 * radius + 1)^2 window."""
-    k = (2 * radius + 1, 2 * radius + 1)
-    mean = cv2.blur(image, k, borderType=cv2.BORDER_REFLECT)
-    var = cv2.blur(image * image, k, borderType=cv2.BORDER_REFLECT) - mean * mean
+    """Box-filter mean and variance of each channel of ``image`` (HxWxC float32) at ``stats_size``, over
+    windows of 2 * (radius // 2) + 1 blocks of 2x2 pixels a side (radius 4: 10 pixels, about 2 * radius + 1)."""
+    size = stats_size(image.shape)
+    k = (2 * (radius // 2) + 1,) * 2
+    mean = cv2.blur(cv2.resize(image, size, interpolation=cv2.INTER_AREA), k, borderType=cv2.BORDER_REFLECT)
+    square = cv2.resize(cv2.multiply(image, image), size, interpolation=cv2.INTER_AREA)
+    var = cv2.blur(square, k, borderType=cv2.BORDER_REFLECT) - mean * mean
     return mean, np.maximum(var, 0.0, out=var)
 
 
@@ -40,9 +59,13 @@ def restore_contrast(blended: np.ndarray, fresh: np.ndarray, radius: int = 4, ma
 
 
 def with_variance(blended: np.ndarray, target: np.ndarray, radius: int = 4, max_gain: float = 2.0) -> np.ndarray:
-    """``blended`` (HxWxC float32 in [0, 1]) with local variance ``target`` (HxWxC), gain in [1, max_gain]."""
-    mean_b, var_b = local_stats(blended, radius)
-    gain = np.sqrt((target + EPS) / (var_b + EPS))
+    """``blended`` (HxWxC float32 in [0, 1]) with local variance ``target`` (at ``stats_size``), gain in
+    [1, max_gain]."""
+    mean, var = local_stats(blended, radius)
+    gain = np.sqrt((target + EPS) / (var + EPS))
     np.clip(gain, 1.0, max_gain, out=gain)
-    out = mean_b + (blended - mean_b) * gain
+    mean, gain = at_size(mean, blended.shape), at_size(gain, blended.shape)
+    out = cv2.subtract(blended, mean)
+    out *= gain
+    out += mean
     return np.clip(out, 0.0, 1.0, out=out)

@@ -79,7 +79,7 @@ import cv2
 import numpy as np
 
 from .engines import Engine, EngineOptions, create_engine
-from .contrast import local_stats, restore_contrast, with_variance
+from .contrast import local_stats, restore_contrast, stats_size, with_variance
 from .flow import PRESETS, DisFlow, Oversampled, consistent, gray, inside, resize_flow, shift, warp, warp_planes
 from .registry import StyleModel
 MECHANISMS = ("reuse", "propagate", "fade", "norms", "stabilize", "lock", "contrast", "repaint", "keep")
@@ -297,7 +297,7 @@ class Carried:
     (flow noise, something passing in front), it is the previous frame's picture moved by one
     step; where even that has no source, the caller fills in new content.
 
-    ``variance`` (with ``keep``): the local variance of the strokes as painted (HxWx3, ``local_stats``),
+    ``variance`` (with ``keep``): the local variance of the strokes as painted (``local_stats``, half size),
     carried with them to ``variance_here``, so that the picture can be given back the contrast that the
     fallback's resampling and the composed steps' bends take from it."""
 
@@ -321,7 +321,8 @@ class Carried:
         to_painted = resize_flow(self.flow, (w, h))
         direct = self.image.warp(to_painted)
         if self.variance is not None:  # a smooth map: the plain warp keeps it
-            self.variance_here = warp(self.variance, to_painted)
+            vh, vw = self.variance.shape[:2]
+            self.variance_here = warp(self.variance, resize_flow(self.flow, (vw, vh)))
         if valid.min() < 1.0:  # the fallback's warp only where some chain broke
             direct += (1.0 - valid) * (warp(self.picture, step, sharp=True) - direct)
         self.picture = direct
@@ -523,7 +524,8 @@ class TemporalStage:
         kept = cv2.GaussianBlur(cv2.resize(holds, (w, h), interpolation=cv2.INTER_LINEAR), (5, 5), 0)[..., None]
         old = with_variance(self.key.carried(self.step.steady), self.key.variance_here, cfg.contrast_radius,
                             cfg.max_gain)
-        return fresh + kept * (old - fresh), variance + kept * (self.key.variance_here - variance)
+        kept_stats = cv2.resize(kept, stats_size(kept.shape), interpolation=cv2.INTER_AREA)[..., None]
+        return fresh + kept * (old - fresh), variance + kept_stats * (self.key.variance_here - variance)
 
     def _entered(self, features: np.ndarray, batch: np.ndarray, reads: np.ndarray | None = None) -> np.ndarray:
         """``features`` (the key's, warped to this frame, CxHxW) with the trunk's own where content
@@ -658,7 +660,7 @@ class TemporalStage:
             # The key's strokes get back the contrast they were painted with, where their chain holds (on the key
             # frame itself they are as painted). Without it, kept strokes age: on bunny a picture kept through
             # every key frame was 12% weaker than per-frame, restored 6%.
-            holds = cv2.resize(self._rigid(), (w, h), interpolation=cv2.INTER_LINEAR)[..., None]
+            holds = cv2.resize(self._rigid(), stats_size(image.shape), interpolation=cv2.INTER_LINEAR)[..., None]
             image = with_variance(image, holds * self.key.variance_here, cfg.contrast_radius, cfg.max_gain)
         if self.fading is not None:
             # Linear in time: a step of 1/fade_length of the difference per frame, where a jump would be all of it.
@@ -674,6 +676,7 @@ class TemporalStage:
                 var_new, var_prev = local_stats(fresh, r)[1], local_stats(previous, r)[1]
                 if self.fading.variance is not None:  # keep: the fading strokes' contrast as they were shown
                     var_prev = np.maximum(var_prev, self.fading.variance_here)
+                mix = cv2.resize(mix, stats_size(mix.shape), interpolation=cv2.INTER_AREA)[..., None]
                 image = with_variance(image, var_new + mix * (var_prev - var_new), r, self.config.max_gain)
             if weight == 0.0:
                 self.fading = None
