@@ -164,6 +164,19 @@ class Oversampled:
         return cv2.remap(self.big, 2 * mx, 2 * my, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT_101)
 
 
+def repeated_inward(flow: np.ndarray, period: int) -> np.ndarray:
+    """``flow`` (HxWx2) with its targets beyond the frame's edges moved inward by whole ``period``s (pixels):
+    warped along it, a picture's last ``period`` pixels repeat past its edges. ``warp``'s mirrored border
+    flips the content there: hatching drawn one way turns the other, a chevron along the edge."""
+    mx, my = _maps(flow)
+    h, w = flow.shape[:2]
+    out = flow.copy()
+    for axis, n, m in ((0, w, mx), (1, h, my)):
+        beyond = np.ceil(np.maximum(m - (n - 1), 0.0) / period) - np.ceil(np.maximum(-m, 0.0) / period)
+        out[..., axis] -= period * beyond
+    return out
+
+
 def shift(image: np.ndarray, dx: float, dy: float) -> np.ndarray:
     """``image`` (HxW or HxWxC, C <= 4) moved by (dx, dy) pixels, any fraction of one: bicubic,
     edges mirrored, same size. Cheaper than ``warp`` for one motion over the whole picture."""

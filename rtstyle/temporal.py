@@ -80,7 +80,8 @@ import numpy as np
 
 from .engines import Engine, EngineOptions, create_engine
 from .contrast import local_stats, restore_contrast, stats_size, with_variance
-from .flow import PRESETS, DisFlow, Oversampled, consistent, gray, inside, resize_flow, shift, warp, warp_planes
+from .flow import (PRESETS, DisFlow, Oversampled, consistent, gray, inside, repeated_inward, resize_flow, shift,
+                   warp, warp_planes)
 from .registry import StyleModel
 MECHANISMS = ("reuse", "propagate", "fade", "norms", "stabilize", "lock", "contrast", "repaint", "keep")
 # "contrast" (the blends of fade and stabilize keep the strokes' local contrast) is opt-in: stronger
@@ -94,9 +95,14 @@ TILE, MARGIN = 12, 3
 # cells of context inward: on a bunny frame the band's features are then within 1-2% of the whole
 # trunk's (6 cells: 0.3%, 8: 0.02%, 2: 4-14%).
 ENTER_MARGIN = 4
-# Bands shallower than this many cells are left mirrored: a slow pan's strip (bunny: under 5 px per key
-# interval) mirrors content a few pixels away, which is the content, and the trunk runs would cost ~10%.
+# Without propagation, bands shallower than this many cells are left mirrored: a slow pan's strip mirrors
+# content a few pixels away, which is the content, and the trunk runs would cost ~10%. (Propagation follows
+# such strips and paints them once they are EDGE_REPEAT wide.)
 ENTER_DEPTH = 2
+# Content that entered the frame since the key frame shows the key's last EDGE_REPEAT pixels repeated past its
+# edge until its strip is that wide; propagation then paints it. On bunny (48 frames, every frame scored) 32 px:
+# d_style 0.2754, E_warp 5.10x source; 16 px: 0.2795, 5.09x; on cockatoo (24 frames) the two alike.
+EDGE_REPEAT = 32
 # Longer than any half's statistics: slicing in the graph takes what it needs. Only
 # used on a stream's first call (momentum 0), after which the graph's own output is fed back.
 FIRST_STATS = np.zeros((1, 2, 8192), np.float32)
@@ -313,12 +319,17 @@ class Carried:
         self.flow = step + warp(self.flow, step)
         self.valid = warp(self.valid, step) * step_valid
 
-    def carried(self, step: np.ndarray) -> np.ndarray:
+    def carried(self, step: np.ndarray, entered: np.ndarray | None = None) -> np.ndarray:
         """The picture on the current frame's grid; ``step``: this frame's step at full size, along which
-        the fallback moves the previous picture (``Step.steady``)."""
+        the fallback moves the previous picture (``Step.steady``). ``entered`` (0-1 at flow resolution):
+        content that entered the frame since the picture was painted, where it is warped from there although
+        the chain broke: it shows the picture's last EDGE_REPEAT pixels repeated past its edge."""
         h, w = self.picture.shape[:2]
-        valid = cv2.resize(self.valid, (w, h), interpolation=cv2.INTER_LINEAR)[..., None]
+        valid = self.valid if entered is None else np.maximum(self.valid, entered)
+        valid = cv2.resize(valid, (w, h), interpolation=cv2.INTER_LINEAR)[..., None]
         to_painted = resize_flow(self.flow, (w, h))
+        if entered is not None:
+            to_painted = repeated_inward(to_painted, EDGE_REPEAT)
         direct = self.image.warp(to_painted)
         if self.variance is not None:  # a smooth map: the plain warp keeps it
             vh, vw = self.variance.shape[:2]
@@ -416,6 +427,9 @@ class TemporalStage:
         self.shown: np.ndarray | None = None  # the previous frame's picture (HxWx3) before stabilisation
         self.step: Step | None = None  # this frame's motion from the previous one
         self.since_key = 0
+        # Pixels (float 0/1 at flow resolution) of the key's carried picture where content entered the frame
+        # since the key frame and was not painted: the picture there is its edge moved in (``_propagate``).
+        self.unpainted: np.ndarray | None = None
         self.scene_motion = np.zeros(2)  # (dx, dy) the scene has moved since the stream's first frame, in pixels
         self.phase = self.key_phase = np.zeros(2)  # how far this / the key frame is moved to lock it
         for half in (self.trunk, self.head):
@@ -503,6 +517,7 @@ class TemporalStage:
         self.key = Carried(picture, look.shape[:2], variance)
         self.key_features = features[0]
         self.key_look, self.key_phase, self.since_key = look, self.phase, 1
+        self.unpainted = None
         self.keyframes += 1
         return out
 
@@ -527,12 +542,14 @@ class TemporalStage:
         kept_stats = cv2.resize(kept, stats_size(kept.shape), interpolation=cv2.INTER_AREA)[..., None]
         return fresh + kept * (old - fresh), variance + kept_stats * (self.key.variance_here - variance)
 
-    def _entered(self, features: np.ndarray, batch: np.ndarray, reads: np.ndarray | None = None) -> np.ndarray:
+    def _entered(self, features: np.ndarray, batch: np.ndarray, reads: np.ndarray | None = None,
+                 min_depth: int = ENTER_DEPTH) -> np.ndarray:
         """``features`` (the key's, warped to this frame, CxHxW) with the trunk's own where content
         entered the frame since the key frame. Warped, those cells hold the mirrored edge: the head
         would draw plausible strokes there, not the content. The trunk runs on a band along each edge
         where content entered, normalised with the key frame's statistics (as the head's crops).
-        ``reads``: the cells the head's output depends on (all if None): bands only where those entered.
+        ``reads``: the cells the head's output depends on (all if None): bands only where those entered,
+        at least ``min_depth`` cells deep.
         Changed in place: every caller passes a map warped for this frame alone."""
         fh, fw = features.shape[1:]
         # Cells mostly outside: a strip of a pixel or two keeps its warped features, which are the content.
@@ -541,7 +558,7 @@ class TemporalStage:
             outside &= reads
         if not outside.any():
             return features
-        for box, cells in entering_bands(outside, ENTER_MARGIN, ENTER_DEPTH):
+        for box, cells in entering_bands(outside, ENTER_MARGIN, min_depth):
             self._trunk_cells(features, batch, box, cells)
         return features
 
@@ -578,15 +595,28 @@ class TemporalStage:
         flow is unsure but the moved picture looks right: flat walls, sky.) The head runs on
         crops around the holes, or on the whole frame when the crops would cover most of it."""
         fh, fw = self.key_features.shape[1:]
-        image = self.key.carried(self.step.steady)
         # Specks and slivers narrower than ~2 feature cells (9 frame pixels) get the carried picture, which
         # there is the previous frame's moved by one step, not a crop of their own. On handheld footage
         # (cockatoo, 720p) 5-20% of the pixels fail the match, mostly in slivers: removing those up to 9 px
         # instead of 5 took inference from 1130 to 790 ms per frame at the same E_warp; bunny did not change.
         # Strips of content entering the frame follow the same rule (on cockatoo, painting those of 3-8 px
-        # too cost 7% of the speed): a strip that narrow mirrors the content a few pixels away.
+        # too cost 7% of the speed), and the strips they add up to another (below).
         invalid = self._blobs(~self.step.matched)
-        entering = invalid & self.step.entering
+        # Content entering a pixel or less per frame (a slow pan) is such a sliver on every frame. Moved in
+        # by the fallback one step at a time, the frame's edge pixels were drawn out into streaks, up to ~15 px
+        # wide by the next key frame (bunny's right edge). The strip is followed from frame to frame instead,
+        # and shows the key's picture near its edge repeated (``Carried.carried``): strokes, which move with
+        # the content, and nothing is painted until the strip is EDGE_REPEAT px wide. (The opening keeps a
+        # strip along the frame's edge once it is half its window wide.)
+        unpainted = self.step.entering.astype(np.float32)
+        if self.unpainted is not None:  # a fraction of a pixel each step: the map is carried unrounded
+            unpainted = np.maximum(unpainted, warp(self.unpainted, self.step.flow))
+        strip = unpainted >= 0.5
+        invalid |= self._blobs(strip, 2 * EDGE_REPEAT)
+        entering = invalid & strip
+        unpainted[invalid] = 0.0
+        self.unpainted = unpainted
+        image = self.key.carried(self.step.steady, unpainted)
         if not invalid.any():
             return np.ascontiguousarray(image.transpose(2, 0, 1)[None])
         tile, size = TILE, TILE + 2 * MARGIN
@@ -597,8 +627,8 @@ class TemporalStage:
         holes = cells(invalid)
         features = warp_planes(self.key_features, to_key)  # only now: frames without holes need none
         if entering.any():  # what the head paints there depends on the features up to MARGIN cells away
-            features = self._entered(features, batch, cv2.dilate(cells(entering).astype(np.uint8),
-                                                                  np.ones((2 * MARGIN + 1,) * 2, np.uint8)) > 0)
+            reads = cv2.dilate(cells(entering).astype(np.uint8), np.ones((2 * MARGIN + 1,) * 2, np.uint8)) > 0
+            features = self._entered(features, batch, reads, min_depth=1)
         if self.config.repaint:
             features = self._uncovered(features, batch, holes)
         tiles = hole_tiles(holes, tile, MARGIN) if min(fh, fw) >= size else None
@@ -646,9 +676,9 @@ class TemporalStage:
             self._trunk_cells(features, batch, (y0, y1, x0, x1), reads, reach)
         return features
 
-    def _blobs(self, mask: np.ndarray) -> np.ndarray:
-        """``mask`` (bool, at flow resolution) without its specks and slivers narrower than ~9 frame pixels."""
-        k = 2 * round(4 * self.config.flow_scale) + 1
+    def _blobs(self, mask: np.ndarray, width: int = 9) -> np.ndarray:
+        """``mask`` (bool, at flow resolution) without its specks and slivers narrower than ~``width`` frame pixels."""
+        k = 2 * round((width - 1) / 2 * self.config.flow_scale) + 1
         return cv2.morphologyEx(mask.astype(np.uint8), cv2.MORPH_OPEN, np.ones((k, k), np.uint8)).astype(bool)
 
     def _fade(self, image: np.ndarray, timings: dict[str, float]) -> np.ndarray:

@@ -747,6 +747,32 @@ def test_content_entering_the_frame_is_painted_from_its_own_features(shared):
     assert change[-20:].mean() > change[-120:-40].mean()  # measured: 1.50 (mirrored edge: 0.62)
 
 
+def test_a_slow_pan_brings_in_strokes_not_streaks(eval_photos):
+    """A camera panning right 0.8 px a frame: a sliver of new content enters at the right edge on every
+    frame, each too thin to paint. Moved in by the fallback one step at a time, the edge pixels were drawn
+    out into horizontal streaks (texture across them 0.97 against 14.3 inside). Now the key's picture near
+    its edge is repeated there: strokes. (Mirrored, as the warp's border has it, the hatching turned the
+    other way, a chevron along the edge.)"""
+    from rtstyle.flow import repeated_inward, shift
+
+    photo = cv2.resize(cv2.cvtColor(cv2.imread(str(eval_photos[0])), cv2.COLOR_BGR2RGB), (256, 192),
+                       interpolation=cv2.INTER_AREA).astype(np.float32)
+    frames = [np.clip(shift(photo, -0.8 * k, 0), 0, 255).astype(np.uint8)[32:-32, 32:-32] for k in range(13)]
+    s = Stylizer("starry", threads=1, temporal=TemporalConfig())
+    out = [s.stylize(f) for f in frames][-1].astype(np.float32)
+    assert s.temporal.keyframes == 1
+
+    def across(cols):  # texture across the columns: a streak does not change along its row
+        return np.abs(np.diff(out[:, cols], axis=1)).mean()
+
+    edge, inner = slice(-9, None), slice(-40, -16)  # the 9.6 px that entered since the key frame; beside them
+    assert across(edge) > 0.7 * across(inner)  # measured: 15.4 against 14.4
+    # The warp's targets beyond the edge move inward by whole periods; inside, nothing changes.
+    flow = np.zeros((4, 8, 2), np.float32)
+    flow[..., 0] = [0, 0, 0, 0, 0, 1, 3, 21]
+    assert repeated_inward(flow, 4)[0, :, 0].tolist() == [0, 0, 0, 0, 0, 1, -1, -3]
+
+
 def test_uncovered_and_covered_content_is_painted_from_its_own_features(shared, bunny):
     """Something jumps across a still scene on a non-key frame. Where it was and where it lands, the key's
     warped features hold what was there on the key frame, and the head painted that again: the occluder
