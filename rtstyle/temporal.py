@@ -428,7 +428,7 @@ class TemporalStage:
         self.step: Step | None = None  # this frame's motion from the previous one
         self.since_key = 0
         # Pixels (float 0/1 at flow resolution) of the key's carried picture where content entered the frame
-        # since the key frame and was not painted: the picture there is its edge moved in (``_propagate``).
+        # since the key frame and was not painted: the picture there repeats the key's near its edge (``_propagate``).
         self.unpainted: np.ndarray | None = None
         self.scene_motion = np.zeros(2)  # (dx, dy) the scene has moved since the stream's first frame, in pixels
         self.phase = self.key_phase = np.zeros(2)  # how far this / the key frame is moved to lock it
