@@ -95,9 +95,9 @@ TILE, MARGIN = 12, 3
 # cells of context inward: on a bunny frame the band's features are then within 1-2% of the whole
 # trunk's (6 cells: 0.3%, 8: 0.02%, 2: 4-14%).
 ENTER_MARGIN = 4
-# Without propagation, bands shallower than this many cells are left mirrored: a slow pan's strip mirrors
-# content a few pixels away, which is the content, and the trunk runs would cost ~10%. (Propagation follows
-# such strips and paints them once they are EDGE_REPEAT wide.)
+# Bands shallower than this many cells are left mirrored: a slow pan's strip mirrors content a few pixels
+# away, which is the content, and the trunk runs would cost ~10%. (Propagation follows such strips and paints
+# them once they are EDGE_REPEAT wide.)
 ENTER_DEPTH = 2
 # Content that entered the frame since the key frame shows the key's last EDGE_REPEAT pixels repeated past its
 # edge until its strip is that wide; propagation then paints it. On bunny (48 frames, every frame scored) 32 px:
@@ -542,14 +542,12 @@ class TemporalStage:
         kept_stats = cv2.resize(kept, stats_size(kept.shape), interpolation=cv2.INTER_AREA)[..., None]
         return fresh + kept * (old - fresh), variance + kept_stats * (self.key.variance_here - variance)
 
-    def _entered(self, features: np.ndarray, batch: np.ndarray, reads: np.ndarray | None = None,
-                 min_depth: int = ENTER_DEPTH) -> np.ndarray:
+    def _entered(self, features: np.ndarray, batch: np.ndarray, reads: np.ndarray | None = None) -> np.ndarray:
         """``features`` (the key's, warped to this frame, CxHxW) with the trunk's own where content
         entered the frame since the key frame. Warped, those cells hold the mirrored edge: the head
         would draw plausible strokes there, not the content. The trunk runs on a band along each edge
         where content entered, normalised with the key frame's statistics (as the head's crops).
-        ``reads``: the cells the head's output depends on (all if None): bands only where those entered,
-        at least ``min_depth`` cells deep.
+        ``reads``: the cells the head's output depends on (all if None): bands only where those entered.
         Changed in place: every caller passes a map warped for this frame alone."""
         fh, fw = features.shape[1:]
         # Cells mostly outside: a strip of a pixel or two keeps its warped features, which are the content.
@@ -558,7 +556,7 @@ class TemporalStage:
             outside &= reads
         if not outside.any():
             return features
-        for box, cells in entering_bands(outside, ENTER_MARGIN, min_depth):
+        for box, cells in entering_bands(outside, ENTER_MARGIN, ENTER_DEPTH):
             self._trunk_cells(features, batch, box, cells)
         return features
 
@@ -628,7 +626,7 @@ class TemporalStage:
         features = warp_planes(self.key_features, to_key)  # only now: frames without holes need none
         if entering.any():  # what the head paints there depends on the features up to MARGIN cells away
             reads = cv2.dilate(cells(entering).astype(np.uint8), np.ones((2 * MARGIN + 1,) * 2, np.uint8)) > 0
-            features = self._entered(features, batch, reads, min_depth=1)
+            features = self._entered(features, batch, reads)
         if self.config.repaint:
             features = self._uncovered(features, batch, holes)
         tiles = hole_tiles(holes, tile, MARGIN) if min(fh, fw) >= size else None
