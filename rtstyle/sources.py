@@ -145,7 +145,8 @@ class VideoSource:
 def _picture_meta(frame: av.VideoFrame) -> tuple[tuple[int, ...] | None, ColorTags]:
     """The first frame's display matrix (rotation/flip for players) and colour tags."""
     matrix = None
-    for sd in frame.side_data:
+    side = frame.side_data  # PyAV 18 made it a mapping by type; before, a sequence of entries
+    for sd in side.values() if hasattr(side, "values") else side:
         if sd.type == av.sidedata.sidedata.Type.DISPLAYMATRIX:
             matrix = tuple(int(v) for v in np.frombuffer(bytes(sd), dtype=np.int32))
     return matrix, ColorTags(frame.colorspace, frame.color_range, frame.color_primaries, frame.color_trc)
