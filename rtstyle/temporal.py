@@ -115,7 +115,7 @@ DEFAULT_PRESET = "medium"  # the flow preset of a network whose card names none
 NETWORK_SETTINGS = {"stabilize": ("stabilize", True), "blend": ("blend", DEFAULT_BLEND),
                     "contrast": ("keep_contrast", False), "flow": ("flow_preset", DEFAULT_PRESET),
                     "keyframe_interval": ("keyframe_interval", 6), "fade_frames": ("fade_frames", None),
-                    "keep": ("keep", False)}
+                    "keep": ("keep", False), "hold_unsure": ("hold_unsure", False)}
 
 
 @dataclass(frozen=True)
@@ -142,6 +142,10 @@ class TemporalConfig:
     # singular value of its Jacobian (``stretch``). Where the content deforms (a character's face) the flow
     # drags the strokes into long streaks; kept there, and their contrast restored, they persist as smears.
     keep_stretch: float = 0.3
+    # Carried pictures hold where the flow is merely unsure: their chains back to where they were painted follow
+    # the photometric check alone, not the forward-backward one (``Carried.follow``); None: the network's own,
+    # else off. Starry's fine hatching loses to the fallback's resampling what the others' coarse strokes do not.
+    hold_unsure: bool | None = None
     carry_norms: bool = True  # b: EMA of instance-norm statistics
     norm_momentum: float = 0.5  # weight of the previous statistics
     stabilize: bool | None = None  # c: blend with the flow-warped previous output; None: the network's own
@@ -295,7 +299,7 @@ class Step:
 class Carried:
     """A picture painted on an earlier frame, carried to the current one along the flow.
 
-    Where every step back to that frame passed the occlusion check, the picture is warped
+    Where every step back to that frame held (``follow``), the picture is warped
     once, from where it was painted, along the composed steps: no blur accumulates with the
     frames, and that one warp samples the picture enlarged (rtstyle.flow.Oversampled), so it
     keeps the finest strokes too (on bunny, starry's style distance with propagation alone:
@@ -312,10 +316,17 @@ class Carried:
         self.variance = self.variance_here = variance
         self.picture = image  # as shown on the last frame carried() was called for
         self.flow = np.zeros((*flow_shape, 2), np.float32)  # current frame -> that frame, at flow resolution
-        self.valid = np.ones(flow_shape, np.float32)  # 1 where every step back passed the occlusion check
+        self.valid = np.ones(flow_shape, np.float32)  # 1 where every step back held
 
     def follow(self, step: np.ndarray, step_valid: np.ndarray) -> None:
-        """Move on by one frame; ``step`` = flow(current, previous), ``step_valid`` its occlusion mask."""
+        """Move on by one frame; ``step`` = flow(current, previous), ``step_valid`` where it holds (0/1).
+
+        Which check that is, is the network's (``hold_unsure``). The forward-backward check fails on handheld
+        footage on 4-33% of each frame where the flow is merely unsure (cockatoo's flat walls and feathers),
+        each frame somewhere else: a chain of them broke on half the picture within a few frames (26% left
+        after 14), and there the fallback, one resampling per frame, marbled starry's hatching. The
+        photometric check alone (``Step.matched``) still catches occlusions: what passes in front, or is
+        uncovered, does not look like what the flow brings there."""
         self.flow = step + warp(self.flow, step)
         self.valid = warp(self.valid, step) * step_valid
 
@@ -452,7 +463,7 @@ class TemporalStage:
         if self.step is not None:
             for carried in (self.key, self.fading):
                 if carried is not None:
-                    carried.follow(self.step.flow, self.step.valid)
+                    carried.follow(self.step.flow, self._holds())
         if cfg.lock and self.step is not None:
             # The median ignores what moves on its own (a character walking): this is the camera.
             step = np.median(self.step.flow.reshape(-1, 2), axis=0)
@@ -511,7 +522,7 @@ class TemporalStage:
         if cfg.fading and self.shown is not None and self.step is not None:
             # The picture shown on the previous frame, carried to this one: it fades out from here.
             self.fading = Carried(self.shown, look.shape[:2], self._variance(self.shown) if keep else None)
-            self.fading.follow(self.step.flow, self.step.valid)
+            self.fading.follow(self.step.flow, self._holds())
         variance = self._variance(picture) if keep else None
         if keep and self.key is not None and self.step is not None:
             picture, variance = self._kept(picture, variance, look)
@@ -522,6 +533,10 @@ class TemporalStage:
         self.unpainted = None
         self.keyframes += 1
         return out
+
+    def _holds(self) -> np.ndarray:
+        """Where this frame's step carries a picture on (``Carried.follow``, ``hold_unsure``)."""
+        return self.step.matched if self.config.hold_unsure else self.step.valid
 
     def _variance(self, picture: np.ndarray) -> np.ndarray:
         return local_stats(picture, self.config.contrast_radius)[1]
