@@ -887,8 +887,8 @@ def test_the_benchmark_builds_every_variant_it_offers(monkeypatch):
 def test_carried_pictures_hold_where_the_flow_is_merely_unsure(shared):
     """Handheld footage (cockatoo): on every step the forward-backward check fails somewhere else on flat
     walls and feathers, where the frame, moved by the flow, still looks like the previous one. The key's
-    picture holds there (warped once from where it was painted); a chain of occlusion checks broke on most
-    of the frame within a few steps, and the fallback's resampling each frame marbled the strokes."""
+    picture holds there (warped once from where it was painted); a chain of occlusion checks broke on a
+    third to half of the frame within a few steps, and the fallback's resampling each frame marbled the strokes."""
     frames = clip(shared / "data/video/cockatoo.mp4", 10, size=(640, 360))
     s = Stylizer("starry", threads=1, temporal=TemporalConfig(keyframe_interval=100))
     occlusion_chain = None
