@@ -115,7 +115,8 @@ DEFAULT_PRESET = "medium"  # the flow preset of a network whose card names none
 NETWORK_SETTINGS = {"stabilize": ("stabilize", True), "blend": ("blend", DEFAULT_BLEND),
                     "contrast": ("keep_contrast", False), "flow": ("flow_preset", DEFAULT_PRESET),
                     "keyframe_interval": ("keyframe_interval", 6), "fade_frames": ("fade_frames", None),
-                    "keep": ("keep", False), "hold_unsure": ("hold_unsure", False)}
+                    "keep": ("keep", False), "hold_unsure": ("hold_unsure", False),
+                    "fit_fade": ("fit_fade", False)}
 
 
 @dataclass(frozen=True)
@@ -135,6 +136,10 @@ class TemporalConfig:
     # Frames the fade takes, at most the key interval; None: the network's own, else the key interval. Shorter
     # leaves more frames with one picture's strokes only (stronger style), each step of the fade larger.
     fade_frames: int | None = None
+    # The fade takes no longer than the key interval before it, where that was shorter: a clip that re-keys
+    # early (handheld footage, every ~7 frames) would otherwise show two pictures mixed on most of its frames.
+    # None: the network's own, else off.
+    fit_fade: bool | None = None
     # f: key frames keep the carried picture where its chain holds, carried pictures the contrast they were
     # painted with (``_kept``, ``_fade``); None: the network's own, else off.
     keep: bool | None = None
@@ -290,7 +295,8 @@ class Step:
 
     flow: np.ndarray  # flow(current, previous), HxWx2 at flow resolution
     full: np.ndarray  # the same at the frame's size
-    valid: np.ndarray  # float 0/1: the forward-backward check passes and ``matched``
+    # Float 0/1: the forward-backward check passes and ``matched``. None where nothing reads it (``Motion.checks``).
+    valid: np.ndarray | None
     matched: np.ndarray  # bool: the previous frame, moved by the flow, has a source here that looks like it
     entering: np.ndarray  # bool: the flow leads outside the previous frame: content entering this one
     steady: np.ndarray  # with ``repaint``: ``full`` where the occlusion check passed, elsewhere its neighbours'
@@ -373,6 +379,10 @@ class Motion:
         # preset would add: it runs at most medium, so a refined carrying flow costs one slow flow, not two.
         check = min(config.flow_preset, DEFAULT_PRESET, key=list(PRESETS).index)
         self.check_dis = DisFlow(check)  # not smoothed: motion boundaries stay where they are
+        # Only the stabiliser, repaint's steady flow and chains that do not hold where the flow is merely unsure
+        # read the check; without them its backward flow is not computed (starry on cockatoo: ~100 of ~500 ms
+        # of flows per 720p frame).
+        self.checks = bool(config.stabilize) or (config.propagating and config.repaint) or not config.hold_unsure
         self.reset()
 
     def reset(self) -> None:
@@ -393,11 +403,14 @@ class Motion:
             flow = self.dis(g, self.gray)
             entering = ~inside(flow)
             matched = _matches(look, self.look, flow, cfg.match_error) & ~entering
-            valid = consistent(flow, self.check_dis(self.gray, g), cfg.slack * cfg.flow_scale**2) & matched
-            full = resize_flow(flow, (w, h))
-            repainting = cfg.propagating and cfg.repaint
-            steady = resize_flow(steady_flow(flow, valid, cfg.fallback_smooth), (w, h)) if repainting else full
-            step = Step(flow, full, valid.astype(np.float32), matched, entering, steady)
+            full = steady = resize_flow(flow, (w, h))
+            valid = None
+            if self.checks:
+                valid = consistent(flow, self.check_dis(self.gray, g), cfg.slack * cfg.flow_scale**2) & matched
+                if cfg.propagating and cfg.repaint:
+                    steady = resize_flow(steady_flow(flow, valid, cfg.fallback_smooth), (w, h))
+                valid = valid.astype(np.float32)
+            step = Step(flow, full, valid, matched, entering, steady)
         self.shape, self.gray, self.look, self.thumb = frame.shape, g, look, thumb
         return Observation(look, fresh, step)
 
@@ -438,6 +451,7 @@ class TemporalStage:
         self.shown: np.ndarray | None = None  # the previous frame's picture (HxWx3) before stabilisation
         self.step: Step | None = None  # this frame's motion from the previous one
         self.since_key = 0
+        self.fade_length = self.config.fade_length  # frames the current fade takes (``fit_fade``)
         # Pixels (float 0/1 at flow resolution) of the key's carried picture where content entered the frame
         # since the key frame and was not painted: the picture there repeats the key's near its edge (``_propagate``).
         self.unpainted: np.ndarray | None = None
@@ -523,6 +537,8 @@ class TemporalStage:
             # The picture shown on the previous frame, carried to this one: it fades out from here.
             self.fading = Carried(self.shown, look.shape[:2], self._variance(self.shown) if keep else None)
             self.fading.follow(self.step.flow, self._holds())
+            # The interval that just ended (since_key frames) is the best guess at the one starting.
+            self.fade_length = min(cfg.fade_length, self.since_key) if cfg.fit_fade else cfg.fade_length
         variance = self._variance(picture) if keep else None
         if keep and self.key is not None and self.step is not None:
             picture, variance = self._kept(picture, variance, look)
@@ -709,7 +725,7 @@ class TemporalStage:
             image = with_variance(image, holds * self.key.variance_here, cfg.contrast_radius, cfg.max_gain)
         if self.fading is not None:
             # Linear in time: a step of 1/fade_length of the difference per frame, where a jump would be all of it.
-            weight = max(0.0, 1.0 - self.since_key / self.config.fade_length)
+            weight = max(0.0, 1.0 - self.since_key / self.fade_length)
             previous = self.fading.carried(self.step.steady)
             # Where the previous frame has no source for a pixel, the new picture alone.
             reach = cv2.GaussianBlur(cv2.resize(self.step.matched.astype(np.float32), (w, h),
