@@ -1,6 +1,6 @@
 """Speed and temporal stability of the temporal stage, per mechanism, on real clips.
 
-    python benchmarks/temporal.py [--videos bunny.mp4,cockatoo.mp4:24] [--frames 48] [--style starry]
+    python benchmarks/temporal.py [--videos bunny.mp4,cockatoo.mp4:24,cockatoo.mp4:96@24] [--frames 48] [--style starry]
                                   [--threads 2] [--keyframe-interval 6] [--fade-frames 6] [--flow-preset medium]
                                   [--flow-scale 0.5]
                                   [--quality-frames N (default: every frame; 0: skip)]
@@ -9,8 +9,8 @@
     python benchmarks/temporal.py --videos cockatoo.mp4:24 --sequential \
         --variants per-frame,propagate,stabilize,all,all+contrast --tag _cockatoo
 
-For each clip (first --frames frames, or :FRAMES after its name, at the clip's
-own resolution) and each variant -- per-frame (no temporal stage), each
+For each clip (first --frames frames, or :FRAMES after its name, from frame START with @START, at
+the clip's own resolution) and each variant -- per-frame (no temporal stage), each
 mechanism alone (reuse, propagate, fade, norms, stabilize, lock), all together, the
 default (what `rtstyle video` runs without temporal flags: all together with the network's own
 settings, its card's ``temporal``; --blend, --keyframe-interval and --flow-preset set the others), all
@@ -335,7 +335,7 @@ def plot(results: dict) -> np.ndarray:
 
 def bench_clip(path: Path, a: argparse.Namespace, log) -> tuple[dict, dict[str, list[np.ndarray]], list[np.ndarray]]:
     load_before = os.getloadavg()
-    frames = read_frames(path, a.frames)
+    frames = read_frames(path, a.start + a.frames)[a.start:]
     metrics = {k: SourceFlow(frames, flow) for k, flow in METRIC_FLOWS.items()}
     source_e = {k: float(np.mean(m.e_warp(frames))) for k, m in metrics.items()}
     log(f"{path.name}: {len(frames)} frames {frames[0].shape[1]}x{frames[0].shape[0]}, "
@@ -359,7 +359,7 @@ def bench_clip(path: Path, a: argparse.Namespace, log) -> tuple[dict, dict[str, 
     # The flow the stage carries pictures along: --flow-preset, else the network's own.
     stage = TemporalConfig(flow_preset=a.flow_preset, flow_scale=a.flow_scale, keyframe_interval=a.keyframe_interval,
                            fade_frames=a.fade_frames).for_network(resolve_model(a.style).card)
-    result = {"frames": len(frames), "size": [frames[0].shape[1], frames[0].shape[0]],
+    result = {"frames": len(frames), "start": a.start, "size": [frames[0].shape[1], frames[0].shape[0]],
               "flow_preset": stage.flow_preset, "keyframe_interval": stage.keyframe_interval,
               "fade_frames": stage.fade_length,
               "source_e_warp": source_e, "variants": rows,
@@ -398,7 +398,9 @@ def report_md(results: dict, a: argparse.Namespace) -> str:
         la, lb = r["load_before"], r["load_after"]
         src = ", ".join(f"{k} {v:.6f}" for k, v in r["source_e_warp"].items())
         quality = "style_strength" in r
-        lines += [f"## {clip} ({r['size'][0]}x{r['size'][1]}, first {r['frames']} frames)", "",
+        start = r.get("start", 0)
+        frames = f"frames {start}-{start + r['frames'] - 1}" if start else f"first {r['frames']} frames"
+        lines += [f"## {clip} ({r['size'][0]}x{r['size'][1]}, {frames})", "",
                   f"Source E_warp: {src}. Load average before {la[0]:.2f} {la[1]:.2f} {la[2]:.2f}, "
                   f"after {lb[0]:.2f} {lb[1]:.2f} {lb[2]:.2f}.", "",
                   f"| variant | fps | speed-up | E_warp ({judged}) | "
@@ -435,7 +437,8 @@ def report_md(results: dict, a: argparse.Namespace) -> str:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--videos", default="bunny.mp4",
-                   help="clips in ../shared/data/video (or paths), each optionally :FRAMES (default --frames)")
+                   help="clips in ../shared/data/video (or paths), each optionally :FRAMES (default --frames) "
+                        "and @START (its first frame; default 0)")
     p.add_argument("--frames", type=int, default=48)
     p.add_argument("--style", default="starry")
     p.add_argument("--threads", type=int, default=2)
@@ -458,10 +461,11 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     results, first = {}, None
     for spec in a.videos.split(","):
-        name, _, frames_here = spec.partition(":")
+        spec, _, start = spec.partition("@")
+        name, _, count = spec.partition(":")
         path = Path(name) if Path(name).is_file() else VIDEOS / name
-        clip_args = argparse.Namespace(**{**vars(a), "frames": int(frames_here or a.frames)})
-        results[path.name], outputs, frames = bench_clip(path, clip_args, print)
+        clip_args = argparse.Namespace(**{**vars(a), "frames": int(count or a.frames), "start": int(start or 0)})
+        results[path.name + (f"@{start}" if start else "")], outputs, frames = bench_clip(path, clip_args, print)
         if first is None:
             first = (path.stem, frames, outputs)
     a.out.mkdir(parents=True, exist_ok=True)
